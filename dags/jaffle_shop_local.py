@@ -1,0 +1,8 @@
+"""jaffle_shop as an Airflow DAG with one task per dbt model, seed and test (Cosmos, local mode).
+
+Runs dbt on the Airflow worker from its own virtual environment; see include/blueprint.
+"""
+
+from include.blueprint.modes import build_dbt_dag
+
+dag = build_dbt_dag("jaffle_shop_local", mode="local")

@@ -1,0 +1,65 @@
+"""The Cosmos configuration objects every execution mode shares, built from the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import airflow  # noqa: F401  # imported before cosmos: the reverse order raises a circular ImportError
+from cosmos import ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from include.blueprint.manifest import require_fresh_manifest
+from include.blueprint.settings import Settings
+
+# dbt runs from its own venv, so Cosmos must start it as a subprocess: its default (dbtRunner,
+# in-process) wrongly believes dbt is importable here whenever Cosmos itself is.
+DBT_INVOCATION = InvocationMode.SUBPROCESS
+
+
+def project_config(settings: Settings) -> ProjectConfig:
+    manifest = require_fresh_manifest(settings.dbt.project_dir, settings.dbt.manifest_path)
+    return ProjectConfig(
+        dbt_project_path=settings.dbt.project_dir,
+        manifest_path=manifest,
+        project_name=settings.dbt.profile,
+    )
+
+
+def profile_config(settings: Settings) -> ProfileConfig:
+    # Cosmos writes the profile at run time and passes the password as an environment variable,
+    # so it never appears in a rendered template field or in the DAG code.
+    return ProfileConfig(
+        profile_name=settings.dbt.profile,
+        target_name=settings.dbt.target,
+        profile_mapping=PostgresUserPasswordProfileMapping(
+            conn_id=settings.warehouse.conn_id,
+            profile_args={"schema": settings.warehouse.target_schema},
+        ),
+    )
+
+
+def render_config() -> RenderConfig:
+    return RenderConfig(load_method=LoadMode.DBT_MANIFEST, invocation_mode=DBT_INVOCATION)
+
+
+def dag_arguments(dag_id: str, settings: Settings, description: str) -> dict[str, Any]:
+    """Keyword arguments for a DAG or DbtDag: schedule, ownership and retry policy."""
+    policy = settings.dags
+    start = policy.start_date
+    return {
+        "dag_id": dag_id,
+        "description": description,
+        "schedule": policy.schedule,
+        "start_date": dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc),
+        "catchup": False,
+        # Two runs of one dbt DAG would build the same relations at once.
+        "max_active_runs": 1,
+        "tags": list(policy.tags),
+        "default_args": {
+            "owner": policy.owner,
+            "retries": policy.retries,
+            "retry_delay": dt.timedelta(seconds=policy.retry_delay_seconds),
+        },
+    }

