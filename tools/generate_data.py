@@ -15,6 +15,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -103,7 +104,7 @@ def build_dataset(scale: int = 1, seed: int = 42) -> Dataset:
             START_DATE + dt.timedelta(days=day_offset),
             status,
         )
-        for order_id, (day_offset, status) in enumerate(zip(day_offsets, statuses), start=1)
+        for order_id, (day_offset, status) in enumerate(zip(day_offsets, statuses, strict=True), start=1)
     ]
 
     # One payment per order, plus a second one for a fixed number of orders.
@@ -147,10 +148,8 @@ def write_if_changed(path: Path, content: bytes) -> bool:
         os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; seeds are ordinary readable files
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     return True
 
@@ -184,9 +183,7 @@ def expected_marts(scale: int = 1, seed: int = 42) -> dict:
     # customer_lifetime_value only counts payments whose order belongs to a known customer
     customer_ids = {customer_id for customer_id, *_ in data.customers}
     clv_cents = sum(
-        amount
-        for _id, order_id, _method, amount in data.payments
-        if order_customer.get(order_id) in customer_ids
+        amount for _id, order_id, _method, amount in data.payments if order_customer.get(order_id) in customer_ids
     )
     by_method: Counter[str] = Counter({method: 0 for method in PAYMENT_METHODS})
     for _id, _order_id, method, amount in data.payments:
@@ -220,13 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.generate_data",
         description="Generate the jaffle shop seed CSVs deterministically.",
     )
-    parser.add_argument(
-        "--scale", type=_positive_int, default=1, help="size multiplier (1 = 100 customers)"
-    )
+    parser.add_argument("--scale", type=_positive_int, default=1, help="size multiplier (1 = 100 customers)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
-    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     counts = generate(args.out, scale=args.scale, seed=args.seed)
     for name, rows in counts.items():

@@ -11,7 +11,8 @@ from include.blueprint.settings import Settings
 from tools.postgres import ConnectionSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCAL_DIR = REPO_ROOT / ".local"
+# Tests point this at a temporary folder so they never touch a developer's .local/.
+LOCAL_DIR = Path(os.environ.get("BLUEPRINT_LOCAL_DIR") or REPO_ROOT / ".local").resolve()
 DAGS_DIR = REPO_ROOT / "dags"
 AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
 DBT_BIN = REPO_ROOT / ".venvs" / "dbt" / "bin"

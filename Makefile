@@ -1,0 +1,53 @@
+# Every target runs from a fresh clone: it builds what it needs first (venvs, data, manifest).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+AIRFLOW_PY := .venvs/airflow/bin/python
+export PYTHONPATH := $(CURDIR)
+SCALE ?= 1
+
+.PHONY: help venvs data manifest run ui test test-fast lint lock lock-check bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venvs: ## Create .venvs/airflow and .venvs/dbt from the locks (reused while the locks are unchanged)
+	@bash scripts/bootstrap.sh
+
+data: venvs ## Generate the raw data as dbt seeds (SCALE=1 small default; SCALE=100 is 100x)
+	@$(AIRFLOW_PY) -m tools.generate_data --scale $(SCALE) --out dbt/jaffle_shop/seeds
+
+manifest: venvs ## dbt parse -> dbt/jaffle_shop/target/manifest.json (no database needed)
+	@$(AIRFLOW_PY) -m tools.manifest
+
+run: venvs ## The main job (SCALE=1): jaffle_shop through Airflow + Cosmos on an embedded PostgreSQL, with a summary
+	@$(AIRFLOW_PY) -m tools.main_job --scale $(SCALE)
+
+ui: venvs ## Browse the DAGs in the Airflow UI (airflow standalone) on http://localhost:8080
+	@$(AIRFLOW_PY) -m tools.ui
+
+test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts its own PostgreSQL)
+	@bash scripts/lock.sh --check
+	@$(AIRFLOW_PY) -m tools.manifest
+	@$(AIRFLOW_PY) -m pytest
+
+test-fast: venvs ## The tests that need no database (DAG integrity and unit tests)
+	@$(AIRFLOW_PY) -m tools.manifest
+	@$(AIRFLOW_PY) -m pytest -m "not integration"
+
+lint: venvs ## ruff check and ruff format --check (checks only, never fixes)
+	@.venvs/airflow/bin/ruff check .
+	@.venvs/airflow/bin/ruff format --check .
+
+lock: venvs ## Recompile the locks after editing requirements/*.in or dbt/requirements.in
+	@bash scripts/lock.sh
+
+lock-check: venvs ## Fail when a lock is out of date with its inputs
+	@bash scripts/lock.sh --check
+
+bench: venvs ## Benchmarks: DAG render time (manifest vs dbt ls) and run time (per-node vs single task)
+	@$(AIRFLOW_PY) -m tools.bench.render
+	@$(AIRFLOW_PY) -m tools.bench.run
+
+clean: ## Stop the embedded PostgreSQL and delete .local/ and the dbt build output (keeps .venvs/)
+	@$(AIRFLOW_PY) -m tools.postgres stop 2>/dev/null || true
+	rm -rf .local dbt/jaffle_shop/target dbt/jaffle_shop/logs

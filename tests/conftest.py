@@ -1,0 +1,115 @@
+"""Shared fixtures. Airflow reads its configuration when first imported, so this module points it
+at a throwaway AIRFLOW_HOME and clears connections, variables and overrides before any test runs:
+the DAGs must parse with no connection or variable defined."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="blueprint-tests-"))
+
+for _name in list(os.environ):
+    if _name.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "POSTGRES_", "BLUEPRINT")):
+        del os.environ[_name]
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_TEST_HOME / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(_TEST_HOME / "cosmos-cache"),
+        "BLUEPRINT_LOCAL_DIR": str(_TEST_HOME / "local"),
+    }
+)
+
+from include.blueprint import settings as settings_module  # noqa: E402
+from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest  # noqa: E402
+from tools import generate_data  # noqa: E402
+from tools.local_env import QUIET_DBT  # noqa: E402
+from tools.manifest import parse_project  # noqa: E402
+from tools.postgres import ConnectionSettings, LocalPostgres, free_port  # noqa: E402
+
+JAFFLE_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are cached per process; tests that change the environment need a clean cache."""
+    settings_module.settings.cache_clear()
+    yield
+    settings_module.settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def jaffle_project() -> Path:
+    """The jaffle_shop project with the default (scale 1) data and a fresh manifest."""
+    generate_data.generate(JAFFLE_PROJECT / "seeds", scale=1)
+    try:
+        require_fresh_manifest(JAFFLE_PROJECT, JAFFLE_PROJECT / "target" / "manifest.json")
+    except ManifestNotReady:
+        parse_project(JAFFLE_PROJECT)
+    return JAFFLE_PROJECT
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ConnectionSettings]:
+    """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
+    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-")), free_port())
+    try:
+        yield server.start()
+    finally:
+        server.destroy()
+
+
+def dbt_env(database: ConnectionSettings, schema: str) -> dict[str, str]:
+    """The environment a dbt CLI run gets: the POSTGRES_* contract plus no usage tracking."""
+    connection = ConnectionSettings(**{**database.__dict__, "schema": schema})
+    return {**os.environ, **connection.as_env(), **QUIET_DBT}
+
+
+def query(database: ConnectionSettings, sql: str) -> list[tuple]:
+    import psycopg2
+
+    with psycopg2.connect(
+        host=database.host, port=database.port, user=database.user,
+        password=database.password, dbname=database.database,
+    ) as connection, connection.cursor() as cursor:  # fmt: skip
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+MART_FIGURES = (
+    "customers_rows", "customers_with_orders", "max_number_of_orders", "customer_lifetime_value_total",
+    "orders_rows", "orders_amount_total", "first_order_date", "most_recent_order_date",
+)  # fmt: skip
+
+
+def actual_marts(database: ConnectionSettings, schema: str) -> dict[str, object]:
+    """The same figures as tools.generate_data.expected_marts, read from the built marts."""
+    customers = query(
+        database,
+        f"select count(*), count(*) filter (where number_of_orders > 0), max(number_of_orders),"
+        f" sum(customer_lifetime_value) from {schema}.customers",
+    )[0]
+    orders = query(database, f"select count(*), sum(amount), min(order_date), max(order_date) from {schema}.orders")[0]
+    return {
+        "customers_rows": customers[0],
+        "customers_with_orders": customers[1],
+        "max_number_of_orders": customers[2],
+        "customer_lifetime_value_total": customers[3],
+        "orders_rows": orders[0],
+        "orders_amount_total": orders[1],
+        "first_order_date": orders[2],
+        "most_recent_order_date": orders[3],
+    }
+
+
+def expected_marts(scale: int = 1) -> dict[str, object]:
+    """tools.generate_data's prediction, restricted to the figures actual_marts reads."""
+    expected = generate_data.expected_marts(scale)
+    return {key: expected[key] for key in MART_FIGURES}
