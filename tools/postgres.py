@@ -89,9 +89,9 @@ class LocalPostgres:
     """One server whose data, password and log live in `root` (e.g. .local/postgres)."""
 
     def __init__(self, root: Path, port: int, bin_dir: Path | None = None) -> None:
-        self.root = root.resolve()
         self.port = port
         self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.root = self._reachable_root(root.resolve())
         self.bin_dir = self._reachable_binaries(bin_dir or find_bin_dir())
         self.data_dir = self.root / "data"
         self.log_file = self.root / "server.log"
@@ -190,6 +190,16 @@ class LocalPostgres:
             raise PostgresError(f"`{step}` failed: {' / '.join(detail)}{log_tail}")
         return result
 
+    def _reachable_root(self, root: Path) -> Path:
+        """As root, a data folder `nobody` cannot reach (e.g. under /root) moves to the temp folder."""
+        if not self._as_root:
+            return root
+        existing = next(path for path in (root, *root.parents) if path.exists())
+        if _server_user_can_read(existing, traverse=existing.is_dir()):
+            return root
+        digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"blueprint-postgres-{digest}"
+
     def _reachable_binaries(self, bin_dir: Path) -> Path:
         """As root, binaries inside a private folder (e.g. /root) get copied where `nobody` can run them."""
         if not self._as_root or _server_user_can_read(bin_dir / "postgres"):
@@ -226,8 +236,9 @@ class LocalPostgres:
                 )
 
 
-def _server_user_can_read(path: Path) -> bool:
-    probe = subprocess.run(["runuser", "-u", UNPRIVILEGED_USER, "--", "test", "-r", str(path)], capture_output=True)
+def _server_user_can_read(path: Path, traverse: bool = False) -> bool:
+    test = ["test", "-x" if traverse else "-r", str(path)]
+    probe = subprocess.run(["runuser", "-u", UNPRIVILEGED_USER, "--", *test], capture_output=True)
     return probe.returncode == 0
 
 
