@@ -15,7 +15,7 @@ find_python() {
   for candidate in "${PYTHON:-}" python3.12 python3.11 python3; do
     [ -n "$candidate" ] || continue
     command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null; then
+    if "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null; then
       command -v "$candidate"
       return 0
     fi
@@ -23,7 +23,7 @@ find_python() {
   return 1
 }
 
-python_bin=$(find_python) || fail "Python 3.11 or 3.12 with the venv module is required and none was found on PATH.
+python_bin=$(find_python) || fail "Python 3.11 or 3.12 with the venv and ensurepip modules is required, and none was found on PATH.
   Install one (Debian/Ubuntu: apt-get install python3 python3-venv; macOS: brew install python@3.12),
   or point PYTHON at it: make run PYTHON=/path/to/python3.12"
 

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.settings import BlueprintConfigError, Settings, load_settings

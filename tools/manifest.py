@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.generate_data import generate
-from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
+from tools.local_env import QUIET_DBT, REPO_ROOT
 
-DEFAULT_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
 PARSE_PLACEHOLDERS = {
     "POSTGRES_HOST": "placeholder.invalid",
     "POSTGRES_PORT": "5432",
@@ -26,7 +26,11 @@ PARSE_PLACEHOLDERS = {
 }
 
 
-def parse_project(project_dir: Path = DEFAULT_PROJECT, dbt: Path = DBT_BIN / "dbt") -> Path:
+def parse_project(project_dir: Path | None = None, dbt: Path | None = None) -> Path:
+    """Run `dbt parse` (defaults: the configured project and dbt) and return the manifest path."""
+    if project_dir is None or dbt is None:
+        configured = load_settings().dbt
+        project_dir, dbt = project_dir or configured.project_dir, dbt or configured.executable
     env = {**PARSE_PLACEHOLDERS, **os.environ, **QUIET_DBT}
     command = [str(dbt), "parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -37,14 +41,19 @@ def parse_project(project_dir: Path = DEFAULT_PROJECT, dbt: Path = DBT_BIN / "db
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, default=DEFAULT_PROJECT)
+    parser.add_argument("--project-dir", type=Path, help="default: dbt.project_dir from the settings")
     args = parser.parse_args()
-    seeds = args.project_dir / "seeds"
+    try:
+        project_dir = (args.project_dir or load_settings().dbt.project_dir).resolve()
+    except BlueprintConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    seeds = project_dir / "seeds"
     if seeds.is_dir() and not any(seeds.glob("*.csv")):
         generate(seeds)  # a fresh clone has no data yet, and refs to seeds need the files
     try:
-        manifest = parse_project(args.project_dir.resolve())
-    except RuntimeError as error:
+        manifest = parse_project(project_dir)
+    except (RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {manifest.relative_to(REPO_ROOT) if manifest.is_relative_to(REPO_ROOT) else manifest}")

@@ -52,7 +52,7 @@ def dag_arguments(dag_id: str, settings: Settings, description: str) -> dict[str
         "dag_id": dag_id,
         "description": description,
         "schedule": policy.schedule,
-        "start_date": dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc),
+        "start_date": dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC),
         "catchup": False,
         # Two runs of one dbt DAG would build the same relations at once.
         "max_active_runs": 1,

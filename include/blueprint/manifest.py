@@ -62,8 +62,7 @@ def require_fresh_manifest(project_dir: Path, manifest_path: Path) -> Path:
         )
     if not manifest_path.exists():
         raise ManifestNotReady(
-            f"dbt manifest {manifest_path} is missing: run `{FIX_COMMAND}` "
-            "(dbt parse; needs no database)"
+            f"dbt manifest {manifest_path} is missing: run `{FIX_COMMAND}` (dbt parse; needs no database)"
         )
     source, source_mtime = newest_source(project_dir)
     if source_mtime > manifest_path.stat().st_mtime:

@@ -151,5 +151,7 @@ def test_invalid_settings_fail_parse_with_every_problem(monkeypatch: pytest.Monk
     monkeypatch.setenv("BLUEPRINT__WAREHOUSE__CONN_ID", "")
     error = _only_import_error(DagBag(dag_folder=str(DAGS_DIR)))
     assert "invalid blueprint configuration (2 problem(s))" in error
-    assert "dags.retries: " in error and "[BLUEPRINT__DAGS__RETRIES]" in error
-    assert "warehouse.conn_id: " in error and "[BLUEPRINT__WAREHOUSE__CONN_ID]" in error
+    assert "dags.retries: " in error
+    assert "[BLUEPRINT__DAGS__RETRIES]" in error
+    assert "warehouse.conn_id: " in error
+    assert "[BLUEPRINT__WAREHOUSE__CONN_ID]" in error

@@ -19,8 +19,9 @@ SCHEMA = "dbt_cli"
 
 def _dbt(project: Path, env: dict[str, str], *args: str) -> str:
     # --warn-error turns any warning (deprecations included) into a failed command.
+    command = [str(DBT_BIN / "dbt"), "--warn-error", "--no-use-colors", *args]
     result = subprocess.run(
-        [str(DBT_BIN / "dbt"), "--warn-error", "--no-use-colors", *args, "--project-dir", str(project), "--profiles-dir", str(project)],
+        [*command, "--project-dir", str(project), "--profiles-dir", str(project)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -45,7 +46,8 @@ def test_build_passes_with_no_warnings_and_correct_marts(
     env = dbt_env(postgres, SCHEMA)
     output = _dbt(jaffle_project, env, "build", "--target-path", str(tmp_path))
     _assert_no_warnings(output)
-    assert "ERROR=0" in output and "SKIP=0" in output
+    assert "ERROR=0" in output
+    assert "SKIP=0" in output
     assert actual_marts(postgres, SCHEMA) == expected_marts(scale=1)
 
 

@@ -75,11 +75,16 @@ def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: P
         result = _main_job(tmp_path, POSTGRES_PORT=port)
         assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
         assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
-        assert f"jaffle_shop_local: success" in result.stdout
+        assert "jaffle_shop_local: success" in result.stdout
         assert f"tasks: {len(JAFFLE_SHOP_TASKS)} success" in result.stdout
         assert "mart customers: 100 rows (ok)" in result.stdout
         assert "mart orders: 99 rows (ok)" in result.stdout
-    subprocess.run([sys.executable, "-m", "tools.postgres", "stop"], env={**os.environ, "BLUEPRINT_LOCAL_DIR": str(tmp_path / "local"), "POSTGRES_PORT": port}, cwd=REPO_ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "tools.postgres", "stop"],
+        env={**os.environ, "BLUEPRINT_LOCAL_DIR": str(tmp_path / "local"), "POSTGRES_PORT": port},
+        cwd=REPO_ROOT,
+        check=True,
+    )
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
