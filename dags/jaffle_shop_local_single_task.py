@@ -1,8 +1,8 @@
 """jaffle_shop as an Airflow DAG with a single `dbt build` task: the baseline for benchmarks.
 
-Same dbt venv, profile and connection as jaffle_shop_local; see include/blueprint/single_task.py.
+Same dbt venv, profile and connection as jaffle_shop_local; see include/blueprint/modes.
 """
 
-from include.blueprint.single_task import build_single_task_dag
+from include.blueprint.modes import build_single_task_dag
 
-dag = build_single_task_dag("jaffle_shop_local_single_task")
+dag = build_single_task_dag("jaffle_shop_local_single_task", mode="local")

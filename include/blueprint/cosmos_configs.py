@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import airflow  # noqa: F401  # imported before cosmos: the reverse order raises a circular ImportError
-from cosmos import ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.blueprint.manifest import require_fresh_manifest
+from include.blueprint.names import runtime_name
 from include.blueprint.settings import Settings
 
 # dbt runs from its own venv, so Cosmos must start it as a subprocess: its default (dbtRunner,
@@ -18,10 +20,11 @@ from include.blueprint.settings import Settings
 DBT_INVOCATION = InvocationMode.SUBPROCESS
 
 
-def project_config(settings: Settings) -> ProjectConfig:
+def project_config(settings: Settings, in_container: bool = False) -> ProjectConfig:
+    """The project for rendering; container modes get the in-image path from ExecutionConfig."""
     manifest = require_fresh_manifest(settings.dbt.project_dir, settings.dbt.manifest_path)
     return ProjectConfig(
-        dbt_project_path=settings.dbt.project_dir,
+        dbt_project_path=None if in_container else settings.dbt.project_dir,
         manifest_path=manifest,
         project_name=settings.dbt.profile,
     )
@@ -44,6 +47,26 @@ def render_config() -> RenderConfig:
     return RenderConfig(load_method=LoadMode.DBT_MANIFEST, invocation_mode=DBT_INVOCATION)
 
 
+def cosmos_dag(
+    dag_id: str,
+    settings: Settings,
+    description: str,
+    execution_config: ExecutionConfig,
+    operator_args: dict[str, Any] | None = None,
+    *,
+    in_container: bool = False,
+) -> DbtDag:
+    """A DbtDag with one task per dbt node; container modes get no profile (the image has one)."""
+    return DbtDag(
+        **dag_arguments(dag_id, settings, description),
+        project_config=project_config(settings, in_container=in_container),
+        profile_config=None if in_container else profile_config(settings),
+        render_config=render_config(),
+        execution_config=execution_config,
+        operator_args=operator_args or {},
+    )
+
+
 def dag_arguments(dag_id: str, settings: Settings, description: str) -> dict[str, Any]:
     """Keyword arguments for a DAG or DbtDag: schedule, ownership and retry policy."""
     policy = settings.dags
@@ -57,6 +80,8 @@ def dag_arguments(dag_id: str, settings: Settings, description: str) -> dict[str
         # Two runs of one dbt DAG would build the same relations at once.
         "max_active_runs": 1,
         "tags": list(policy.tags),
+        # Container modes name their container groups and pods with this macro (see names.py).
+        "user_defined_macros": {"runtime_name": partial(runtime_name, prefix=settings.runtime.name_prefix)},
         "default_args": {
             "owner": policy.owner,
             "retries": policy.retries,

@@ -18,6 +18,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from include.blueprint.merge import deep_merge, leaf_paths
+from include.blueprint.runtime import (
+    MODE_REQUIREMENTS,
+    AwsEcsSettings,
+    AwsEksSettings,
+    AzureContainerInstanceSettings,
+    ContainerRuntime,
+    DockerSettings,
+    GcpCloudRunJobSettings,
+    KubernetesSettings,
+    ModeName,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -58,10 +69,29 @@ class DagPolicy(_Section):
     tags: list[str] = Field(min_length=1)
 
 
+class ExecutionSettings(_Section):
+    # The modes whose DAGs this deployment shows; dags/ has one file per mode.
+    enabled_modes: list[ModeName] = Field(min_length=1)
+    # virtualenv mode: the requirements Cosmos installs into its cached venv (dbt's own lock).
+    virtualenv_requirements: Path
+    virtualenv_dir: Path
+
+
 class Settings(_Section):
     dbt: DbtSettings
     warehouse: WarehouseSettings
     dags: DagPolicy
+    execution: ExecutionSettings
+    runtime: ContainerRuntime
+    docker: DockerSettings
+    azure_container_instance: AzureContainerInstanceSettings
+    kubernetes: KubernetesSettings
+    aws_ecs: AwsEcsSettings
+    aws_eks: AwsEksSettings
+    gcp_cloud_run_job: GcpCloudRunJobSettings
+
+    def mode_enabled(self, mode: str) -> bool:
+        return mode in self.execution.enabled_modes
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -125,12 +155,37 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
     return problems
 
 
+_REPO_RELATIVE_PATHS = {"dbt": ("project_dir", "executable"), "execution": ("virtualenv_requirements", "virtualenv_dir")}
+
+
 def _resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
-    dbt_section = dict(raw.get("dbt") or {})
-    for key in ("project_dir", "executable"):
-        if isinstance(dbt_section.get(key), str) and dbt_section[key]:
-            dbt_section[key] = str(REPO_ROOT / dbt_section[key])  # absolute paths stay as they are
-    return {**raw, "dbt": dbt_section} if raw.get("dbt") is not None else raw
+    resolved = dict(raw)
+    for section, keys in _REPO_RELATIVE_PATHS.items():
+        if not isinstance(raw.get(section), dict):
+            continue
+        values = dict(raw[section])
+        for key in keys:
+            if isinstance(values.get(key), str) and values[key]:
+                values[key] = str(REPO_ROOT / values[key])  # absolute paths stay as they are
+        resolved[section] = values
+    return resolved
+
+
+def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...], str]) -> list[str]:
+    problems = []
+    for mode in settings.execution.enabled_modes:
+        for dotted in MODE_REQUIREMENTS[mode]:
+            section, key = dotted.split(".")
+            if not getattr(getattr(settings, section), key):
+                where = _source_of(("execution", "enabled_modes"), sources)
+                problems.append(f"{dotted}: required because mode {mode} is enabled [enabled in {where}]")
+    return problems
+
+
+def _raise_problems(problems: list[str]) -> None:
+    raise BlueprintConfigError(
+        f"invalid blueprint configuration ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -142,12 +197,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         merged = deep_merge(merged, layer)
         sources.update(dict.fromkeys(leaf_paths(layer), source))
     try:
-        return Settings.model_validate(_resolve_paths(merged))
+        settings = Settings.model_validate(_resolve_paths(merged))
     except ValidationError as error:
-        problems = _describe(error, sources)
-        raise BlueprintConfigError(
-            f"invalid blueprint configuration ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
-        ) from None
+        _raise_problems(_describe(error, sources))
+    problems = _unmet_mode_requirements(settings, sources)
+    if problems:
+        _raise_problems(problems)
+    return settings
 
 
 @functools.cache

@@ -1,31 +1,79 @@
-"""One builder per Cosmos execution mode, chosen through an explicit mapping.
+"""One module per Cosmos execution mode, chosen through an explicit mapping.
 
-Builders import their provider packages inside themselves, so a deployment that uses only the
-local mode parses without Docker, Kubernetes or cloud provider packages installed.
+Each module has `build(dag_id, settings)`, returning the per-node DAG, and, where the runtime can
+run the whole project as one task, `build_operator(settings)`, returning the `dbt build` operator
+class and its arguments for the single-task baseline. Modules import their provider packages
+inside these functions, so a deployment that enables only the local mode parses without Docker,
+Kubernetes or cloud provider packages installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from types import ModuleType
 
 from airflow.sdk import DAG
 
-from include.blueprint.modes import local
+from include.blueprint.modes import (
+    airflow_async,
+    aws_ecs,
+    aws_eks,
+    azure_container_instance,
+    docker,
+    gcp_cloud_run_job,
+    kubernetes,
+    local,
+    virtualenv,
+    watcher,
+)
 from include.blueprint.settings import BlueprintConfigError, Settings, settings
 
-ModeBuilder = Callable[[str, Settings], DAG]
-
-MODE_BUILDERS: dict[str, ModeBuilder] = {
-    "local": local.build,
+MODES: dict[str, ModuleType] = {
+    "local": local,
+    "virtualenv": virtualenv,
+    "watcher": watcher,
+    "airflow_async": airflow_async,
+    "docker": docker,
+    "kubernetes": kubernetes,
+    "azure_container_instance": azure_container_instance,
+    "aws_ecs": aws_ecs,
+    "aws_eks": aws_eks,
+    "gcp_cloud_run_job": gcp_cloud_run_job,
 }
+SINGLE_TASK_MODES = sorted(name for name, module in MODES.items() if hasattr(module, "build_operator"))
 
 
-def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG:
-    """Render the dbt project into a DAG with one task per dbt node, run in `mode`."""
+def mode_module(mode: str) -> ModuleType:
     try:
-        builder = MODE_BUILDERS[mode]
+        return MODES[mode]
     except KeyError:
+        raise BlueprintConfigError(f"unknown execution mode {mode!r}; supported: {', '.join(MODES)}") from None
+
+
+def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
+    """The dbt project as one task per dbt node, run in `mode`; None when the mode is disabled."""
+    module = mode_module(mode)
+    config = config or settings()
+    if not config.mode_enabled(mode):
+        return None
+    return module.build(dag_id, config)
+
+
+def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
+    """The whole project as one `dbt build` task, run in `mode`; None when the mode is disabled."""
+    from include.blueprint import cosmos_configs
+
+    module = mode_module(mode)
+    if not hasattr(module, "build_operator"):
         raise BlueprintConfigError(
-            f"unknown execution mode {mode!r}; supported: {', '.join(sorted(MODE_BUILDERS))}"
-        ) from None
-    return builder(dag_id, config or settings())
+            f"mode {mode!r} has no single-task variant; modes with one: {', '.join(SINGLE_TASK_MODES)}"
+        )
+    config = config or settings()
+    if not config.mode_enabled(mode):
+        return None
+    # The task does not read the manifest, but a stale one means the deployed code is inconsistent.
+    cosmos_configs.project_config(config)
+    operator_class, arguments = module.build_operator(config)
+    description = f"jaffle_shop: the whole project in one `dbt build` task ({mode})"
+    with DAG(**cosmos_configs.dag_arguments(dag_id, config, description)) as dag:
+        operator_class(task_id="dbt_build", **arguments)
+    return dag

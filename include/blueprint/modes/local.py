@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
 
 from include.blueprint import cosmos_configs
 from include.blueprint.settings import Settings
 
+DESCRIPTION = "jaffle_shop: one task per dbt node, dbt run on the worker from its own venv"
+
 
 def build(dag_id: str, settings: Settings) -> DbtDag:
-    return DbtDag(
-        **cosmos_configs.dag_arguments(
-            dag_id, settings, "jaffle_shop: one task per dbt node, dbt run on the worker from its own venv"
-        ),
-        project_config=cosmos_configs.project_config(settings),
-        profile_config=cosmos_configs.profile_config(settings),
-        render_config=cosmos_configs.render_config(),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=cosmos_configs.DBT_INVOCATION,
-            dbt_executable_path=settings.dbt.executable,
-        ),
+    execution = ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=cosmos_configs.DBT_INVOCATION,
+        dbt_executable_path=settings.dbt.executable,
     )
+    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution)
+
+
+def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+    """The single-task baseline's operator: `dbt build` of the whole project, on the worker."""
+    from cosmos.operators.local import DbtBuildLocalOperator
+
+    return DbtBuildLocalOperator, {
+        "project_dir": str(settings.dbt.project_dir),
+        "profile_config": cosmos_configs.profile_config(settings),
+        "dbt_executable_path": str(settings.dbt.executable),
+        "invocation_mode": cosmos_configs.DBT_INVOCATION,
+    }

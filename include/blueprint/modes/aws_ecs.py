@@ -1,0 +1,51 @@
+"""ExecutionMode.AWS_ECS: each dbt node runs as an ECS task of a task definition your platform owns.
+
+The task definition names the dbt runtime image and maps POSTGRES_PASSWORD to a Secrets Manager
+or SSM secret; Airflow only overrides the command and the plain POSTGRES_* variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import DbtDag, ExecutionConfig
+from cosmos.constants import ExecutionMode
+
+from include.blueprint import cosmos_configs
+from include.blueprint.container_env import plain_environment
+from include.blueprint.settings import Settings
+
+DESCRIPTION = "jaffle_shop: one Amazon ECS task of the dbt runtime image per dbt node"
+
+
+def operator_args(settings: Settings) -> dict[str, Any]:
+    ecs = settings.aws_ecs
+    return {
+        "aws_conn_id": ecs.aws_conn_id,
+        "region_name": ecs.region,
+        "cluster": ecs.cluster,
+        "task_definition": ecs.task_definition,
+        "container_name": ecs.container_name,
+        "launch_type": ecs.launch_type,
+        "network_configuration": {
+            "awsvpcConfiguration": {
+                "subnets": list(ecs.subnets),
+                "securityGroups": list(ecs.security_groups),
+                "assignPublicIp": "ENABLED" if ecs.assign_public_ip else "DISABLED",
+            }
+        },
+        "env": plain_environment(settings),
+    }
+
+
+def build(dag_id: str, settings: Settings) -> DbtDag:
+    execution = ExecutionConfig(execution_mode=ExecutionMode.AWS_ECS, dbt_project_path=settings.runtime.project_dir)
+    return cosmos_configs.cosmos_dag(
+        dag_id, settings, DESCRIPTION, execution, operator_args(settings), in_container=True
+    )
+
+
+def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+    from cosmos.operators.aws_ecs import DbtBuildAwsEcsOperator
+
+    return DbtBuildAwsEcsOperator, {"project_dir": settings.runtime.project_dir, **operator_args(settings)}

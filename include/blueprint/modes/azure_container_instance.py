@@ -1,0 +1,57 @@
+"""ExecutionMode.AZURE_CONTAINER_INSTANCE: each dbt node runs in a container group that Airflow
+creates in Azure Container Instances and deletes afterwards (Cosmos's ACI guide, generalised)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import DbtDag, ExecutionConfig
+from cosmos.constants import ExecutionMode
+
+from include.blueprint import cosmos_configs
+from include.blueprint.container_env import InjectSecrets, plain_environment, secret_variable_names
+from include.blueprint.names import NAME_TEMPLATE
+from include.blueprint.settings import Settings
+
+DESCRIPTION = "jaffle_shop: one Azure Container Instances container group per dbt node"
+
+
+def operator_args(settings: Settings) -> dict[str, Any]:
+    runtime, aci = settings.runtime, settings.azure_container_instance
+    return {
+        "ci_conn_id": aci.ci_conn_id,
+        "registry_conn_id": runtime.registry_conn_id,
+        "resource_group": aci.resource_group,
+        "region": aci.region,
+        "image": runtime.image,
+        "name": NAME_TEMPLATE,
+        "env": plain_environment(settings),
+        # Only the names travel in the DAG; the values are added at run time as secure values.
+        "secured_variables": secret_variable_names(),
+        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "environment_variables"),
+        "cpu": runtime.cpu,
+        "memory_in_gb": runtime.memory_gb,
+        "os_type": aci.os_type,
+        "restart_policy": "Never",
+        # A failed group is deleted too: its logs are already in the Airflow task log.
+        "remove_on_error": True,
+        "fail_if_exists": True,
+    }
+
+
+def build(dag_id: str, settings: Settings) -> DbtDag:
+    execution = ExecutionConfig(
+        execution_mode=ExecutionMode.AZURE_CONTAINER_INSTANCE, dbt_project_path=settings.runtime.project_dir
+    )
+    return cosmos_configs.cosmos_dag(
+        dag_id, settings, DESCRIPTION, execution, operator_args(settings), in_container=True
+    )
+
+
+def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+    from cosmos.operators.azure_container_instance import DbtBuildAzureContainerInstanceOperator
+
+    return DbtBuildAzureContainerInstanceOperator, {
+        "project_dir": settings.runtime.project_dir,
+        **operator_args(settings),
+    }

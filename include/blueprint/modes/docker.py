@@ -1,0 +1,46 @@
+"""ExecutionMode.DOCKER: each dbt node runs in a container of the dbt runtime image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import DbtDag, ExecutionConfig
+from cosmos.constants import ExecutionMode
+
+from include.blueprint import cosmos_configs
+from include.blueprint.container_env import InjectSecrets, plain_environment
+from include.blueprint.names import NAME_TEMPLATE
+from include.blueprint.settings import Settings
+
+DESCRIPTION = "jaffle_shop: one container of the dbt runtime image per dbt node (Docker)"
+
+
+def operator_args(settings: Settings) -> dict[str, Any]:
+    runtime = settings.runtime
+    return {
+        "image": runtime.image,
+        "env": plain_environment(settings),
+        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "private_environment"),
+        "container_name": NAME_TEMPLATE,
+        "docker_conn_id": runtime.registry_conn_id,
+        "docker_url": settings.docker.docker_url,
+        "network_mode": settings.docker.network_mode,
+        "cpus": runtime.cpu,
+        "mem_limit": f"{int(runtime.memory_gb * 1024)}m",
+        "auto_remove": "success",
+        "mount_tmp_dir": False,
+        "working_dir": runtime.project_dir,
+    }
+
+
+def build(dag_id: str, settings: Settings) -> DbtDag:
+    execution = ExecutionConfig(execution_mode=ExecutionMode.DOCKER, dbt_project_path=settings.runtime.project_dir)
+    return cosmos_configs.cosmos_dag(
+        dag_id, settings, DESCRIPTION, execution, operator_args(settings), in_container=True
+    )
+
+
+def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+    from cosmos.operators.docker import DbtBuildDockerOperator
+
+    return DbtBuildDockerOperator, {"project_dir": settings.runtime.project_dir, **operator_args(settings)}

@@ -1,0 +1,69 @@
+"""ExecutionMode.KUBERNETES: each dbt node runs in a pod of the dbt runtime image.
+
+The database password comes from a Kubernetes Secret (kubernetes.password_secret_name/_key),
+which your platform creates; Airflow never handles it. The aws_eks mode reuses these pod settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import DbtDag, ExecutionConfig
+from cosmos.constants import ExecutionMode
+
+from include.blueprint import cosmos_configs
+from include.blueprint.container_env import plain_environment, secret_variable_names
+from include.blueprint.names import NAME_TEMPLATE
+from include.blueprint.settings import Settings
+
+DESCRIPTION = "jaffle_shop: one Kubernetes pod of the dbt runtime image per dbt node"
+
+
+def pod_args(settings: Settings) -> dict[str, Any]:
+    """What a pod of the dbt image needs on any Kubernetes cluster (plain Kubernetes and EKS)."""
+    from airflow.providers.cncf.kubernetes.secret import Secret
+    from kubernetes.client import models as k8s
+
+    runtime, pods = settings.runtime, settings.kubernetes
+    memory = f"{int(runtime.memory_gb * 1024)}Mi"
+    return {
+        "image": runtime.image,
+        "namespace": pods.namespace,
+        "env": plain_environment(settings),
+        "secrets": [
+            Secret("env", name, pods.password_secret_name, pods.password_secret_key) for name in secret_variable_names()
+        ],
+        "service_account_name": pods.service_account_name,
+        "image_pull_secrets": [k8s.V1LocalObjectReference(name=pods.image_pull_secret)]
+        if pods.image_pull_secret
+        else None,
+        "container_resources": k8s.V1ResourceRequirements(
+            requests={"cpu": str(runtime.cpu), "memory": memory}, limits={"memory": memory}
+        ),
+        "get_logs": True,
+        "on_finish_action": "delete_pod",
+    }
+
+
+def operator_args(settings: Settings) -> dict[str, Any]:
+    pods = settings.kubernetes
+    return {
+        **pod_args(settings),
+        "name": NAME_TEMPLATE,
+        "random_name_suffix": False,  # the name is already unique per task instance and try
+        "kubernetes_conn_id": pods.kubernetes_conn_id,
+        "in_cluster": pods.in_cluster,
+    }
+
+
+def build(dag_id: str, settings: Settings) -> DbtDag:
+    execution = ExecutionConfig(execution_mode=ExecutionMode.KUBERNETES, dbt_project_path=settings.runtime.project_dir)
+    return cosmos_configs.cosmos_dag(
+        dag_id, settings, DESCRIPTION, execution, operator_args(settings), in_container=True
+    )
+
+
+def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+    from cosmos.operators.kubernetes import DbtBuildKubernetesOperator
+
+    return DbtBuildKubernetesOperator, {"project_dir": settings.runtime.project_dir, **operator_args(settings)}

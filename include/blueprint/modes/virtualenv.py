@@ -1,0 +1,35 @@
+"""ExecutionMode.VIRTUALENV: like local, but Cosmos builds and caches dbt's venv on the worker.
+
+For workers whose image you cannot change (e.g. MWAA): the venv is built from dbt's own lock, so
+it runs exactly the dbt the local venv and the runtime image run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cosmos import DbtDag, ExecutionConfig
+from cosmos.constants import ExecutionMode
+
+from include.blueprint import cosmos_configs
+from include.blueprint.settings import Settings
+
+DESCRIPTION = "jaffle_shop: one task per dbt node, dbt in a venv Cosmos builds and caches on the worker"
+
+
+def locked_requirements(lock: Path) -> list[str]:
+    """The pinned lines of a uv/pip-compile lock, environment markers kept, comments dropped."""
+    lines = (line.split(" #")[0].strip() for line in lock.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith(("#", "-"))]
+
+
+def build(dag_id: str, settings: Settings) -> DbtDag:
+    execution = ExecutionConfig(
+        execution_mode=ExecutionMode.VIRTUALENV,
+        virtualenv_dir=settings.execution.virtualenv_dir,
+    )
+    operator_args = {
+        "py_requirements": locked_requirements(settings.execution.virtualenv_requirements),
+        "py_system_site_packages": False,
+    }
+    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, operator_args)

@@ -1,0 +1,267 @@
+"""`python -m tools.bench.render`: DAG-file parse time, manifest-first rendering vs Cosmos `dbt ls`.
+
+Every measurement runs in a fresh process (`--child`) that imports Airflow and Cosmos, then times
+only the DAG construction. The manifest variant runs with an empty PATH, a nonexistent dbt
+executable and an audit hook that records every process start, to show it never starts dbt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from include.blueprint.manifest import ManifestNotReady
+from tools import synthetic_project
+from tools.bench import common
+from tools.bench.common import BENCH_DIR, LOG_DIR, BenchError
+from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
+from tools.manifest import PARSE_PLACEHOLDERS
+
+VARIANTS = ("manifest", "dbt_ls")
+PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.system"}
+)
+TARGET_SPEEDUP = 20.0
+TARGET_LARGE_SECONDS = 1.0
+RESULT_FILE = BENCH_DIR / "render.json"
+ISOLATED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_", "BLUEPRINT")
+TABLE_HEADERS = "project|nodes/tasks|manifest min/median s|dbt ls min/median s|speed-up|warm median s|warm speed-up"
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    project_dir: Path
+    profile: str
+
+
+# -- child: one DAG construction in a fresh process ---------------------------------------------
+def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
+    from include.blueprint.modes import build_dbt_dag
+    from include.blueprint.settings import load_settings
+
+    environ = {**os.environ, "BLUEPRINT__DBT__PROJECT_DIR": project_dir, "BLUEPRINT__DBT__PROFILE": profile}
+    return lambda dag_id: build_dbt_dag(dag_id, "local", load_settings(environ))
+
+
+def _dbt_ls_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
+    import datetime as dt
+
+    from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode
+
+    dbt = str(DBT_BIN / "dbt")
+    return lambda dag_id: DbtDag(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        project_config=ProjectConfig(dbt_project_path=project_dir),
+        profile_config=ProfileConfig(
+            profile_name=profile, target_name="dev", profiles_yml_filepath=Path(project_dir) / "profiles.yml"
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_LS, dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS
+        ),
+        execution_config=ExecutionConfig(dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS),
+    )
+
+
+def _timed(build: Callable[[str], Any], dag_id: str) -> tuple[Any, float]:
+    started = time.perf_counter()
+    dag = build(dag_id)
+    return dag, time.perf_counter() - started
+
+
+def child(variant: str, project_dir: str, profile: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    import airflow  # noqa: F401  # before cosmos: the reverse order raises a circular ImportError
+    import cosmos  # noqa: F401
+
+    build = (_manifest_builder if variant == "manifest" else _dbt_ls_builder)(project_dir, profile)
+    import_seconds = time.perf_counter() - started
+    process_starts: list[str] = []
+    sys.addaudithook(
+        lambda event, args: process_starts.append(f"{event} {args[:2]}"[:200]) if event in PROCESS_EVENTS else None
+    )
+    modules_before = set(sys.modules)
+    dag, cold = _timed(build, f"bench_{variant}")
+    result = {
+        "variant": variant,
+        "import_seconds": import_seconds,
+        "seconds": cold,
+        "task_ids": sorted(dag.task_ids),
+        "process_starts": process_starts,
+        "modules_imported": sorted({name.partition(".")[0] for name in set(sys.modules) - modules_before}),
+    }
+    if variant == "manifest":  # a second build in the same process: no lazy imports left to pay
+        result["warm_seconds"] = _timed(build, f"bench_{variant}_warm")[1]
+    return result
+
+
+# -- parent: prepare the projects, start the children, report --------------------------------------
+def prepare_projects(models: int) -> list[Project]:
+    synthetic = BENCH_DIR / f"synthetic-{models}"
+    synthetic_project.write_project(synthetic, models)  # keeps unchanged files, so the manifest stays fresh
+    common.ensure_fresh_manifest(synthetic)
+    jaffle = common.prepare_jaffle_shop()
+    return [Project("jaffle_shop", jaffle, "jaffle_shop"), Project(f"synthetic_{models}", synthetic, "synthetic")]
+
+
+def child_env(variant: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ISOLATED_PREFIXES)}
+    env |= QUIET_DBT | {
+        "AIRFLOW_HOME": str(common.BENCH_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(BENCH_DIR / "cosmos-cache"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    if variant == "manifest":  # any attempt to start dbt would fail, on top of being recorded
+        return env | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
+    return env | PARSE_PLACEHOLDERS  # dbt ls renders the profile but never connects
+
+
+def run_child(variant: str, project: Project, repetition: int) -> dict[str, Any]:
+    log_path = LOG_DIR / f"render-{project.name}-{variant}-{repetition}.log"
+    command = [sys.executable, "-m", "tools.bench.render", "--child", variant]
+    command += ["--project-dir", str(project.project_dir), "--profile", project.profile]
+    summary, returncode, _ = common.run_json_child(command, child_env(variant), log_path)
+    if returncode != 0 or summary is None:
+        raise BenchError(f"{variant} rendering of {project.name} failed; see {common.display_path(log_path)}")
+    print(f"render: {project.name:<16} {variant:<8} #{repetition + 1} {summary['seconds']:.3f} s", flush=True)
+    return summary
+
+
+def measure_project(project: Project, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Fresh-process runs of both variants, interleaved so drifting machine load hits both alike."""
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+    dbt_ls_runs = args.dbt_ls_repeat
+    for repetition in range(max(args.repeat, args.dbt_ls_repeat)):
+        for variant, wanted in (("manifest", args.repeat), ("dbt_ls", dbt_ls_runs)):
+            if repetition < wanted:
+                runs[variant].append(run_child(variant, project, repetition))
+        if repetition == 0 and runs["dbt_ls"][0]["seconds"] > args.slow_seconds:
+            dbt_ls_runs = min(dbt_ls_runs, 2)  # a slow dbt ls adds little information per extra run
+    return runs
+
+
+def project_result(project: Project, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    manifest, dbt_ls = runs["manifest"], runs["dbt_ls"]
+    cold = common.summarize([run["seconds"] for run in manifest])
+    warm = common.summarize([run["warm_seconds"] for run in manifest])
+    listed = common.summarize([run["seconds"] for run in dbt_ls])
+    return {
+        "project": project.name,
+        "nodes": common.count_nodes(project.project_dir / "target" / "manifest.json"),
+        "tasks": len(manifest[0]["task_ids"]),
+        "manifest_cold": cold.as_dict(),
+        "manifest_warm": warm.as_dict(),
+        "dbt_ls": listed.as_dict(),
+        "speedup_cold": common.speedup(listed.median, cold.median),
+        "speedup_warm": common.speedup(listed.median, warm.median),
+        "same_task_ids": len({tuple(run["task_ids"]) for run in manifest + dbt_ls}) == 1,
+        "manifest_process_starts": sorted({start for run in manifest for start in run["process_starts"]}),
+        "dbt_ls_process_starts_per_run": [len(run["process_starts"]) for run in dbt_ls],
+        "modules_imported_by_first_build": [run["modules_imported"] for run in manifest],
+        "import_seconds": [run["import_seconds"] for run in manifest + dbt_ls],
+    }
+
+
+def table_row(item: dict[str, Any]) -> list[str]:
+    cold, warm, listed = (common.Summary(**item[key]) for key in ("manifest_cold", "manifest_warm", "dbt_ls"))
+    return [
+        item["project"],
+        f"{item['nodes']} / {item['tasks']}",
+        common.format_min_median(cold),
+        common.format_min_median(listed),
+        common.format_ratio(item["speedup_cold"]),
+        common.format_seconds(warm.median),
+        common.format_ratio(item["speedup_warm"]),
+    ]
+
+
+def print_report(results: list[dict[str, Any]]) -> None:
+    print("\nDAG construction time, one fresh process per run (Cosmos cache off; dbt ls as a subprocess)")
+    print(common.format_table(TABLE_HEADERS.split("|"), [table_row(item) for item in results]))
+    lazy = sorted({name for item in results for names in item["modules_imported_by_first_build"] for name in names})
+    print(f"warm = a 2nd construction in the same process; the 1st also imported these packages: {', '.join(lazy)}")
+    imports = common.summarize([seconds for item in results for seconds in item["import_seconds"]])
+    print(
+        f"imports before construction (airflow, cosmos, the builder's modules; not in the times above): "
+        f"min {imports.min:.3f} s, median {imports.median:.3f} s over {imports.runs} processes"
+    )
+    for item in results:
+        print(f"runs {item['project']}: manifest {item['manifest_cold']['runs']}, dbt ls {item['dbt_ls']['runs']}")
+
+
+def print_checks(results: list[dict[str, Any]]) -> bool:
+    """Print the verifications (OK/FAIL) and the targets (MET/NOT MET); True when every verification passed."""
+    verified = True
+    for item in results:
+        started, per_run = item["manifest_process_starts"], item["dbt_ls_process_starts_per_run"]
+        for text, ok in (
+            (f"processes started rendering from the manifest: {started or 'none'} (PATH empty, dbt=/nonexistent; "
+             f"the same audit hook counted {per_run} per dbt ls run)", not started),
+            (f"identical {item['tasks']} task ids from the manifest and from dbt ls", item["same_task_ids"]),
+        ):  # fmt: skip
+            verified = verified and ok
+            print(f"check {item['project']}: {text} -> {'OK' if ok else 'FAIL'}")
+    for item in results:
+        ratio = item["speedup_cold"]
+        met = "MET" if (ratio or 0) >= TARGET_SPEEDUP else "NOT MET"
+        ratio_text = common.format_ratio(ratio)
+        print(f"target >= {TARGET_SPEEDUP:.0f}x faster than dbt ls, {item['project']}: {ratio_text} -> {met}")
+    median = results[-1]["manifest_cold"]["median"]
+    met = "MET" if median <= TARGET_LARGE_SECONDS else "NOT MET"
+    print(f"target <= {TARGET_LARGE_SECONDS:.0f} s for {results[-1]['project']}: median {median:.3f} s -> {met}")
+    return verified
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="fresh-process runs of the manifest variant")
+    parser.add_argument("--dbt-ls-repeat", type=int, default=3, help="runs of the dbt ls variant")
+    parser.add_argument("--slow-seconds", type=float, default=10.0, help="dbt ls slower than this: 2 runs only")
+    parser.add_argument("--models", type=int, default=1000, help="models in the synthetic project")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--project-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if min(args.repeat, args.dbt_ls_repeat) < 1 or args.repeat < 3:
+        parser.error("--repeat must be >= 3 and --dbt-ls-repeat >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.project_dir, args.profile)))
+        return 0
+    started = time.monotonic()
+    try:
+        results = [project_result(p, measure_project(p, args)) for p in prepare_projects(args.models)]
+    except (BenchError, RuntimeError, ManifestNotReady) as error:
+        print(f"error: {common.one_line(error)}", file=sys.stderr)
+        return 1
+    state = common.bytecode_state()
+    print_report(results)
+    verified = print_checks(results)
+    print(common.describe_bytecode(state))
+    total = time.monotonic() - started
+    common.write_json(
+        RESULT_FILE,
+        {"projects": results, "bytecode": state, "total_seconds": total, "load_average_at_end": os.getloadavg()},
+    )
+    print(f"wrote {common.display_path(RESULT_FILE)}; render benchmark took {total:.0f} s")
+    return 0 if verified else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

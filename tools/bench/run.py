@@ -1,0 +1,202 @@
+"""`python -m tools.bench.run`: DAG run time, the per-model Cosmos DAG against one `dbt build` task.
+
+Each run is `python -m tools.run_dag <dag_id>` (`dag.test()`) in a fresh process against one
+throwaway PostgreSQL, the DAGs alternating so drifting machine load hits all of them alike. Both the
+`dag.test()` time the child reports and the wall time of the whole process are recorded.
+
+    python -m tools.bench.run [--repeat N] [--dags jaffle_shop_local,jaffle_shop_local_single_task]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from include.blueprint.manifest import ManifestNotReady
+from include.blueprint.settings import BlueprintConfigError, load_settings
+from tools.bench import common
+from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, LOG_DIR, BenchError
+from tools.local_env import AIRFLOW_BIN, airflow_env, migrate_metadata_db
+from tools.postgres import ConnectionSettings, LocalPostgres, PostgresError, free_port, wait_until_reachable
+
+RESULT_FILE = BENCH_DIR / "run.json"
+
+
+@dataclass(frozen=True)
+class DagVariant:
+    """One DAG to time. `runner` is a module run as `python -m <runner> <dag_id>` that prints a JSON
+    summary ({"state", "seconds", "tasks"}) as its last line; `env` is added to the shared environment."""
+
+    dag_id: str
+    description: str
+    runner: str = "tools.run_dag"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+# Add a variant (a watcher DAG, a scheduler-driven runner, ...) by adding one entry.
+DAG_VARIANTS = (
+    DagVariant("jaffle_shop_local", "one task per dbt node (Cosmos LOCAL, dbt from its venv)"),
+    DagVariant("jaffle_shop_local_single_task", "one `dbt build` task (the baseline)"),
+)
+BASELINE = "jaffle_shop_local_single_task"
+
+
+def select_variants(names: str | None, variants: tuple[DagVariant, ...] = DAG_VARIANTS) -> list[DagVariant]:
+    if not names:
+        return list(variants)
+    known = {variant.dag_id: variant for variant in variants}
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise BenchError(f"unknown DAG(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")
+    return [known[name] for name in wanted]
+
+
+def failure_reason(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "no JSON summary printed"
+    if summary.get("state") in ("import_error", "missing"):
+        return f"the DAG could not be loaded ({summary['state']})"
+    failed = sorted(task for task, state in summary.get("tasks", {}).items() if state != "success")
+    return f"state {summary.get('state')}; tasks not successful: {', '.join(failed) or 'none'}"
+
+
+def run_once(variant: DagVariant, env: dict[str, str], repetition: int) -> dict[str, Any]:
+    log_path = LOG_DIR / f"run-{variant.dag_id}-{repetition}.log"
+    command = [str(AIRFLOW_BIN / "python"), "-m", variant.runner, variant.dag_id]
+    summary, returncode, wall = common.run_json_child(command, {**env, **variant.env}, log_path)
+    if returncode != 0 or summary is None or summary.get("state") != "success":
+        raise BenchError(
+            f"{variant.dag_id} run {repetition + 1} failed: {failure_reason(summary)}; "
+            f"see {common.display_path(log_path)}"
+        )
+    print(f"run: {variant.dag_id:<32} #{repetition + 1} dag.test {summary['seconds']:6.1f} s, wall {wall:6.1f} s")
+    return {"dag_test_seconds": summary["seconds"], "wall_seconds": wall, "tasks": len(summary["tasks"])}
+
+
+def benchmark(variants: list[DagVariant], repeat: int, env: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {variant.dag_id: [] for variant in variants}
+    for repetition in range(repeat):
+        for variant in variants:
+            runs[variant.dag_id].append(run_once(variant, env, repetition))
+    return runs
+
+
+def variant_result(variant: DagVariant, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "description": variant.description,
+        "tasks": runs[0]["tasks"],
+        "dag_test": common.summarize([run["dag_test_seconds"] for run in runs]).as_dict(),
+        "wall": common.summarize([run["wall_seconds"] for run in runs]).as_dict(),
+        "runs": runs,
+    }
+
+
+def ratios_to_baseline(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Each DAG's median over the baseline's median, for the dag.test() time and the wall time."""
+    if BASELINE not in results:
+        return {}
+    base = results[BASELINE]
+    return {
+        dag_id: {
+            measure: common.speedup(result[measure]["median"], base[measure]["median"])
+            for measure in ("dag_test", "wall")
+        }
+        for dag_id, result in results.items()
+        if dag_id != BASELINE
+    }
+
+
+def print_report(results: dict[str, dict[str, Any]], ratios: dict[str, dict[str, float | None]]) -> None:
+    rows = [
+        [
+            dag_id,
+            str(result["tasks"]),
+            str(result["dag_test"]["runs"]),
+            common.format_min_median(common.Summary(**result["dag_test"])),
+            common.format_min_median(common.Summary(**result["wall"])),
+        ]
+        for dag_id, result in results.items()
+    ]
+    print("\nDAG run time, `dag.test()` in a fresh process per run (wall = the whole process, start included)")
+    print(common.format_table(["DAG", "tasks", "runs", "dag.test() min/median s", "wall min/median s"], rows))
+    for dag_id, ratio in ratios.items():
+        print(
+            f"ratio {dag_id} / {BASELINE} (medians): dag.test() {common.format_ratio(ratio['dag_test'])}, "
+            f"wall {common.format_ratio(ratio['wall'])}"
+        )
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[ConnectionSettings]:
+    root = Path(tempfile.mkdtemp(prefix="blueprint-bench-pg-"))
+    server = LocalPostgres(root, free_port())
+    try:
+        database = server.start()
+        wait_until_reachable(database)
+        print(f"run: PostgreSQL on {database.host}:{database.port} (throwaway, in {server.root})")
+        yield database
+    finally:
+        server.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per DAG (default 3)")
+    parser.add_argument("--dags", help=f"comma-separated DAG ids (default: {','.join(v.dag_id for v in DAG_VARIANTS)})")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    return args
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    variants = select_variants(args.dags)
+    settings = load_settings()
+    common.prepare_jaffle_shop()
+    with throwaway_postgres() as database:
+        env = airflow_env(BENCH_AIRFLOW_HOME, settings, database)
+        migrate_metadata_db(env)
+        runs = benchmark(variants, args.repeat, env)
+    results = {variant.dag_id: variant_result(variant, runs[variant.dag_id]) for variant in variants}
+    return {"repeat": args.repeat, "dags": results, "ratios": ratios_to_baseline(results)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    try:
+        report = run_benchmark(args)
+    except (
+        BenchError,
+        PostgresError,
+        ManifestNotReady,
+        BlueprintConfigError,
+        RuntimeError,
+        subprocess.SubprocessError,
+    ) as error:
+        print(f"error: {common.one_line(error)}", file=sys.stderr)
+        return 1
+    print_report(report["dags"], report["ratios"])
+    report["bytecode"] = common.bytecode_state()
+    print(common.describe_bytecode(report["bytecode"]))
+    report["total_seconds"] = time.monotonic() - started
+    report["load_average_at_end"] = os.getloadavg()
+    common.write_json(RESULT_FILE, report)
+    print(f"wrote {common.display_path(RESULT_FILE)}; run benchmark took {report['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
