@@ -155,7 +155,10 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
     return problems
 
 
-_REPO_RELATIVE_PATHS = {"dbt": ("project_dir", "executable"), "execution": ("virtualenv_requirements", "virtualenv_dir")}
+_REPO_RELATIVE_PATHS = {
+    "dbt": ("project_dir", "executable"),
+    "execution": ("virtualenv_requirements", "virtualenv_dir"),
+}
 
 
 def _resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:

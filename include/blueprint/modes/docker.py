@@ -20,7 +20,8 @@ def operator_args(settings: Settings) -> dict[str, Any]:
     return {
         "image": runtime.image,
         "env": plain_environment(settings),
-        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "private_environment"),
+        # DockerOperator keeps `private_environment` (never rendered, never logged) in this attribute.
+        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "_private_environment"),
         "container_name": NAME_TEMPLATE,
         "docker_conn_id": runtime.registry_conn_id,
         "docker_url": settings.docker.docker_url,
