@@ -1,6 +1,7 @@
 """jaffle_shop as an Airflow DAG with one task per dbt node, run in Azure Container Instances container groups.
 
-Shown only where execution.enabled_modes includes azure_container_instance; see include/blueprint/modes/azure_container_instance.py.
+Shown only where execution.enabled_modes includes azure_container_instance; see
+include/blueprint/modes/azure_container_instance.py.
 """
 
 from include.blueprint.modes import build_dbt_dag

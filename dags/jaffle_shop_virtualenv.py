@@ -1,4 +1,5 @@
-"""jaffle_shop as an Airflow DAG with one task per dbt node, run on the Airflow worker, in a dbt venv Cosmos builds and caches.
+"""jaffle_shop as an Airflow DAG with one task per dbt node, run on the Airflow
+worker, in a dbt venv Cosmos builds and caches.
 
 Shown only where execution.enabled_modes includes virtualenv; see include/blueprint/modes/virtualenv.py.
 """

@@ -1,4 +1,5 @@
-"""jaffle_shop as an Airflow DAG with one task per dbt node, run as one dbt build watched by one task per node (needs a triggerer).
+"""jaffle_shop as an Airflow DAG with one task per dbt node, run as one dbt build
+watched by one task per node (needs a triggerer).
 
 Shown only where execution.enabled_modes includes watcher; see include/blueprint/modes/watcher.py.
 """
