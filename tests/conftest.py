@@ -57,13 +57,20 @@ def jaffle_project() -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[ConnectionSettings]:
+def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
     server = LocalPostgres(Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-")), free_port())
     try:
-        yield server.start()
+        server.start()
+        yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_server: LocalPostgres) -> ConnectionSettings:
+    """How to reach the session's server, database jaffle_shop."""
+    return postgres_server.settings()
 
 
 def dbt_env(database: ConnectionSettings, schema: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SUPERUSER = "jaffle"
@@ -158,6 +158,12 @@ class LocalPostgres:
             )  # fmt: skip
         finally:
             os.unlink(pwfile.name)
+
+    def database(self, name: str) -> ConnectionSettings:
+        """Connection settings for another database on this server, created if missing."""
+        settings = replace(self.settings(), database=name)
+        self._ensure_database(settings)
+        return settings
 
     def _ensure_database(self, settings: ConnectionSettings) -> None:
         env = {**os.environ, "PGPASSWORD": settings.password}

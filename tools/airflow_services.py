@@ -1,0 +1,160 @@
+"""A real Airflow on this machine: API server, scheduler (LocalExecutor), triggerer and DAG processor.
+
+`dag.test()` runs tasks one after another in one process and has no triggerer, so deferrable
+sensors (the watcher mode's consumers) and parallel task slots behave differently there. Tests and
+benchmarks that need the real thing use this: metadata in PostgreSQL (SQLite serialises writers),
+every process on a project-local AIRFLOW_HOME, runs triggered with the CLI and timed from
+Airflow's own start and end dates.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.local_env import AIRFLOW_BIN, migrate_metadata_db
+from tools.postgres import ConnectionSettings, free_port
+
+SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+    tasks: dict[str, str]
+
+
+class LocalAirflow:
+    def __init__(self, home: Path, env: dict[str, str], metadata: ConnectionSettings) -> None:
+        self.home = home
+        self.port = free_port()
+        self.env = {**env, **self._service_config(metadata)}
+        self.metadata = metadata
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def _service_config(self, metadata: ConnectionSettings) -> dict[str, str]:
+        url = (
+            f"postgresql+psycopg2://{metadata.user}:{metadata.password}@{metadata.host}:{metadata.port}/"
+            f"{metadata.database}"
+        )
+        return {
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            # Every process must sign and check task tokens with the same secret.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> LocalAirflow:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 180) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        migrate_metadata_db(self.env)
+        logs = self.home / "service-logs"
+        logs.mkdir(exist_ok=True)
+        for service in SERVICES:
+            log = (logs / f"{service}.log").open("wb")
+            command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
+            if service == "api-server":
+                command += ["--port", str(self.port), "--host", "127.0.0.1"]
+            self._processes.append(
+                subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
+        self._wait_until_healthy(timeout)
+
+    def stop(self) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self._processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self._processes.clear()
+
+    def _wait_until_healthy(self, timeout: float) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [service for service, process in zip(SERVICES, self._processes, strict=True) if process.poll()]
+            if dead:
+                raise RuntimeError(f"airflow {', '.join(dead)} exited; see {self.home / 'service-logs'}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(1)
+        raise RuntimeError(f"the Airflow API server did not answer within {timeout:.0f} s")
+
+    # -- runs --------------------------------------------------------------------------------
+    def _query(self, sql: str, *params: object) -> list[tuple]:
+        import psycopg2
+
+        with psycopg2.connect(
+            host=self.metadata.host, port=self.metadata.port, user=self.metadata.user,
+            password=self.metadata.password, dbname=self.metadata.database,
+        ) as connection, connection.cursor() as cursor:  # fmt: skip
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Wait until the DAG processor has serialised `dag_id` (so it can be triggered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._query("select 1 from serialized_dag where dag_id = %s", dag_id):
+                return
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} was not parsed within {timeout:.0f} s; see {self.home / 'service-logs'}")
+
+    def trigger(self, dag_id: str) -> str:
+        run_id = f"manual__{dag_id}__{secrets.token_hex(4)}"
+        result = subprocess.run(
+            [str(AIRFLOW_BIN / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id],
+            env=self.env, capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"could not trigger {dag_id}: {result.stderr.strip()[-500:]}")
+        return run_id
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 900) -> RunResult:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self._query(
+                "select state, extract(epoch from end_date - start_date) from dag_run "
+                "where dag_id = %s and run_id = %s",
+                dag_id, run_id,
+            )  # fmt: skip
+            if rows and rows[0][0] in ("success", "failed"):
+                tasks = self._query(
+                    "select task_id, state from task_instance where dag_id = %s and run_id = %s", dag_id, run_id
+                )
+                return RunResult(dag_id, run_id, rows[0][0], float(rows[0][1] or 0), dict(tasks))
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+
+    def run(self, dag_id: str, timeout: float = 900) -> RunResult:
+        self.wait_for_dag(dag_id)
+        return self.wait(dag_id, self.trigger(dag_id), timeout)
