@@ -140,6 +140,13 @@ def _source_of(location: tuple[str, ...], sources: Mapping[tuple[str, ...], str]
     return f"not set anywhere; add it to {CONFIG_DIR / 'base.yaml'}"
 
 
+_SECRET_HINTS = ("password", "secret", "token", "environment")
+
+
+def _may_hold_a_secret(location: tuple[str, ...]) -> bool:
+    return any(hint in part.lower() for part in location for hint in _SECRET_HINTS)
+
+
 def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) -> list[str]:
     problems = []
     for item in error.errors():
@@ -149,6 +156,8 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
             message = "unknown setting (check the spelling against config/base.yaml)"
         elif item["type"] == "missing":
             message = "missing"
+        elif _may_hold_a_secret(location):
+            message = item["msg"]  # never echo what may be a credential into an import error
         else:
             message = f"{item['msg']} (got {item.get('input')!r})"
         problems.append(f"{key}: {message} [{_source_of(location, sources)}]")

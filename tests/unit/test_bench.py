@@ -66,8 +66,10 @@ def test_compiled_share_counts_modules_with_a_pyc(tmp_path: Path) -> None:
 def test_describe_bytecode_says_no_when_a_package_is_not_fully_compiled() -> None:
     state = {"PYTHONDONTWRITEBYTECODE": "1", "packages": {"x": {"modules": 2, "compiled": 1}}}
     assert common.describe_bytecode(state).startswith("venvs byte-compiled: NO")
-    state["packages"]["x"]["compiled"] = 2
+    state["packages"]["x"] = {"modules": 1000, "compiled": 990}
     assert common.describe_bytecode(state).startswith("venvs byte-compiled: yes")
+    state["packages"]["x"] = {"modules": 0, "compiled": 0}
+    assert common.describe_bytecode(state).startswith("venvs byte-compiled: NO")
 
 
 def test_select_variants_keeps_the_order_asked_for_and_names_unknown_dags() -> None:
@@ -98,3 +100,27 @@ def test_count_nodes_counts_renderable_resource_types(tmp_path: Path) -> None:
     types = ["model", "model", "seed", "test", "snapshot", "analysis", "operation"]
     manifest.write_text(json.dumps({"nodes": {f"n{i}": {"resource_type": kind} for i, kind in enumerate(types)}}))
     assert common.count_nodes(manifest) == 5
+
+
+def test_medians_by_key_uses_the_samples_that_have_each_key() -> None:
+    samples = [{"load": 1.0, "build": 5.0}, {"load": 3.0}, {"load": 10.0, "build": 7.0}]
+    assert common.medians_by_key(samples) == {"build": 6.0, "load": 3.0}
+
+
+def test_cosmos_phases_reads_the_first_construction_only() -> None:
+    log = (
+        "[info] Cosmos performance (None) - [vm|1]: It took 0.82s to parse the dbt project for DAG using LoadMode.X\n"
+        "[info] Cosmos performance (None) - [vm|1]: It took 0.0106s to build the Airflow DAG.\n"
+        "[info] Cosmos performance (None) - [vm|1]: It took 0.007s to parse the dbt project for DAG using LoadMode.X\n"
+    )
+    assert common.cosmos_phases(log) == {"load": 0.82, "build": 0.0106}
+    assert common.cosmos_phases("no timing here") == {}
+
+
+def test_verdict_words() -> None:
+    assert [common.verdict(True), common.verdict(False)] == ["OK", "FAIL"]
+    assert [common.verdict(True, "MET"), common.verdict(False, "MET")] == ["MET", "NOT MET"]
+
+
+def test_top_level_keeps_only_the_first_name() -> None:
+    assert common.top_level({"google.cloud.storage", "google", "fastapi.routing", "os"}) == {"google", "fastapi", "os"}
