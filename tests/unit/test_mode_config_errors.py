@@ -4,6 +4,7 @@ and the fix, never deep inside Cosmos or a provider."""
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from include.blueprint.container_env import InjectSecrets
