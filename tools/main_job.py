@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.settings import BlueprintConfigError, Settings, load_settings
@@ -38,6 +39,10 @@ def _port_from_env() -> int:
     return int(raw)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def database() -> tuple[ConnectionSettings, str]:
     """The user's PostgreSQL when POSTGRES_HOST is set, else the embedded one."""
     port = _port_from_env()
@@ -56,8 +61,9 @@ def database() -> tuple[ConnectionSettings, str]:
             database=os.environ["POSTGRES_DATABASE"],
         )
         return settings, f"your PostgreSQL at {settings.host}:{settings.port}"
-    settings = LocalPostgres(LOCAL_DIR / "postgres", port).start()
-    return settings, f"embedded PostgreSQL on 127.0.0.1:{port} (data in .local/postgres)"
+    server = LocalPostgres(LOCAL_DIR / "postgres", port)
+    settings = server.start()
+    return settings, f"embedded PostgreSQL on 127.0.0.1:{port} (data in {_shown(server.root)})"
 
 
 def prepare_project(config: Settings, scale: int) -> None:
@@ -70,8 +76,8 @@ def prepare_project(config: Settings, scale: int) -> None:
 
 
 def run_dag(env: dict[str, str]) -> dict[str, object]:
-    print(f"main job: running {DAG_ID} with `dag.test()` (logs: .local/main-job.log)")
     log_path = LOCAL_DIR / "main-job.log"
+    print(f"main job: running {DAG_ID} with `dag.test()` (logs: {_shown(log_path)})")
     with log_path.open("w") as log:
         result = subprocess.run(
             [str(AIRFLOW_BIN / "python"), "-m", "tools.run_dag", DAG_ID],
