@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
 
-from include.blueprint import cosmos_configs
 from include.blueprint.container_env import InjectSecrets, plain_environment
+from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
 from include.blueprint.settings import Settings
 
@@ -34,14 +33,11 @@ def operator_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build(dag_id: str, settings: Settings) -> DbtDag:
-    execution = ExecutionConfig(execution_mode=ExecutionMode.DOCKER, dbt_project_path=settings.runtime.project_dir)
-    return cosmos_configs.cosmos_dag(
-        dag_id, settings, DESCRIPTION, execution, operator_args(settings), in_container=True
-    )
-
-
-def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
+def _build_operator_class() -> type:
     from cosmos.operators.docker import DbtBuildDockerOperator
 
-    return DbtBuildDockerOperator, {"project_dir": settings.runtime.project_dir, **operator_args(settings)}
+    return DbtBuildDockerOperator
+
+
+MODE = ContainerMode(ExecutionMode.DOCKER, DESCRIPTION, operator_args, _build_operator_class)
+build, build_operator = MODE.build, MODE.build_operator
