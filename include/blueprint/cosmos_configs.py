@@ -23,11 +23,22 @@ DBT_INVOCATION = InvocationMode.SUBPROCESS
 def project_config(settings: Settings, in_container: bool = False) -> ProjectConfig:
     """The project for rendering; container modes get the in-image path from ExecutionConfig."""
     manifest = require_fresh_manifest(settings.dbt.project_dir, settings.dbt.manifest_path)
-    return ProjectConfig(
+    project = ProjectConfig(
         dbt_project_path=None if in_container else settings.dbt.project_dir,
         manifest_path=manifest,
         project_name=settings.dbt.profile,
+        install_dbt_deps=needs_dbt_deps(settings),
     )
+    # Cosmos wraps even a local manifest in ObjectStoragePath, whose first open loads every Airflow
+    # plugin and provider: 0.7 s of each DAG file parse here, against 0.02 s with a plain path.
+    project.manifest_path = manifest
+    return project
+
+
+def needs_dbt_deps(settings: Settings) -> bool:
+    """Whether the project declares packages. Decided once here: otherwise Cosmos probes the
+    project folder (and logs about it) once per task at parse time, 0.5 s per 1,000 models."""
+    return any((settings.dbt.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))
 
 
 def profile_config(settings: Settings) -> ProfileConfig:

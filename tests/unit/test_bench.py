@@ -31,8 +31,9 @@ def test_speedup_divides_slow_by_fast_and_guards_zero() -> None:
 
 def test_format_seconds_and_min_median() -> None:
     assert common.format_seconds(0.12345) == "0.123"
-    assert common.format_seconds(42.06) == "42.1"
-    assert common.format_min_median(Summary(runs=2, min=0.5, median=1.25)) == "0.500 / 1.250"
+    assert common.format_seconds(42.066) == "42.07"
+    assert common.format_seconds(None) == "-"
+    assert common.format_min_median(Summary(runs=2, min=0.5, median=1.25)) == "0.500 / 1.25"
 
 
 def test_format_table_aligns_columns() -> None:

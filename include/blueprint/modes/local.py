@@ -31,4 +31,5 @@ def build_operator(settings: Settings) -> tuple[type, dict[str, Any]]:
         "profile_config": cosmos_configs.profile_config(settings),
         "dbt_executable_path": str(settings.dbt.executable),
         "invocation_mode": cosmos_configs.DBT_INVOCATION,
+        "install_deps": cosmos_configs.needs_dbt_deps(settings),
     }
