@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a local stand-in for the official python:3.11-slim-bookworm image where Docker Hub cannot
-# be reached: Debian bookworm (minbase) + Debian's Python 3.11 with venv and pip, made with
+# be reached: Debian bookworm (minbase) + Debian's Python 3.11 with venv (pip comes with ensurepip), made with
 # debootstrap from the Debian mirror apt already uses, then `docker import`ed.
 #   bash ci/build-base-image.sh [tag]     (root; default tag below; about a minute)
 # The dbt image only needs `python3` with the venv module on PATH, and `useradd`.
@@ -27,7 +27,7 @@ mirror=${mirror:-http://deb.debian.org/debian}
 rootfs=$(mktemp -d /tmp/python-base-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 echo "build-base-image: debootstrap $suite from $mirror" >&2
-debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,passwd \
+debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,passwd \
   "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -n 20 "$rootfs.log" >&2; fail "debootstrap failed"; }
 rm -f "$rootfs.log"
 

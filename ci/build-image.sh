@@ -5,11 +5,13 @@
 # Python packages come from a wheelhouse built here from dbt/requirements.lock.txt, and the base
 # image is BASE_IMAGE, else what ci/ensure-docker.sh finds (the pinned default or a local stand-in).
 # Skips the build when an image from the same inputs exists (label blueprint.build-inputs).
-# Environment: BASE_IMAGE, IMAGE_NAME, PARSE_DATABASE / PARSE_SCHEMA (the deployment's database
-# and schema, see docker/README.md), SEED_SCALE (data baked in as seeds, default 1), FORCE=1.
+# Environment: BASE_IMAGE, IMAGE_NAME, DBT_PROJECT (default dbt/jaffle_shop, whose seeds are
+# generated at SEED_SCALE, default 1), PARSE_DATABASE / PARSE_SCHEMA (the deployment's database and
+# schema, see docker/README.md), FORCE=1 (rebuild even when up to date).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${IMAGE_NAME:-airflow-dbt-blueprint/dbt-runtime}
+project=${DBT_PROJECT:-dbt/jaffle_shop}
 lock=dbt/requirements.lock.txt
 say() { echo "build-image: $*" >&2; }
 
@@ -24,6 +26,7 @@ docker image inspect "$base" >/dev/null 2>&1 || docker pull -q "$base" >/dev/nul
 # The wheelhouse must match the base's Python, C library and CPU.
 read -r py_version glibc < <(docker run --rm --network none --entrypoint python3 "$base" -c \
   'import platform, sys; print("%d.%d" % sys.version_info[:2], platform.libc_ver()[1])')
+[ -n "${glibc:-}" ] || { echo "error: cannot run python3 in the base image $base" >&2; exit 1; }
 case $(docker version -f '{{.Server.Arch}}') in
   amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) arch=$(uname -m) ;;
 esac
@@ -48,16 +51,21 @@ mkdir -p "$context/dbt" "$context/docker" "$context/wheels"
 cp -l "$wheelhouse"/*.whl "$context/wheels/" 2>/dev/null || cp "$wheelhouse"/*.whl "$context/wheels/"
 cp docker/Dockerfile docker/entrypoint.sh "$context/docker/"
 cp "$lock" "$context/dbt/"
-tar -C dbt -c --exclude=target --exclude=logs --exclude=dbt_packages --exclude=.user.yml \
-  --exclude='seeds/*.csv' jaffle_shop | tar -C "$context/dbt" -x
-python3 -m tools.generate_data --scale "${SEED_SCALE:-1}" --out "$context/dbt/jaffle_shop/seeds" >/dev/null
+mkdir "$context/dbt/project"
+tar -C "$project" -c --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.user.yml . \
+  | tar -C "$context/dbt/project" -x
+if [ "$(realpath "$project")" = "$(realpath dbt/jaffle_shop)" ]; then  # generated data, never the working tree's
+  rm -f "$context"/dbt/project/seeds/*.csv
+  python3 -m tools.generate_data --scale "${SEED_SCALE:-1}" --out "$context/dbt/project/seeds" >/dev/null
+fi
 
 dbt_version=$(sed -n 's/^dbt-core==//p' "$lock")
 dbt_postgres_version=$(sed -n 's/^dbt-postgres==//p' "$lock")
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 short=$(git rev-parse --short HEAD 2>/dev/null || echo dev)
 build_args=(
-  --build-arg "BASE_IMAGE=$base" --build-arg "DBT_VERSION=$dbt_version"
+  --build-arg "BASE_IMAGE=$base" --build-arg "PROJECT_NAME=$(basename "$(realpath "$project")")"
+  --build-arg "DBT_VERSION=$dbt_version"
   --build-arg "DBT_POSTGRES_VERSION=$dbt_postgres_version"
   --build-arg "PARSE_DATABASE=${PARSE_DATABASE:-jaffle_shop}" --build-arg "PARSE_SCHEMA=${PARSE_SCHEMA:-}"
 )

@@ -54,7 +54,7 @@ fi
 # The base image: the pinned default when present or pullable, else the local equivalent.
 if docker image inspect "$DEFAULT_BASE_IMAGE" >/dev/null 2>&1; then
   echo "$DEFAULT_BASE_IMAGE"
-elif timeout 120 docker pull -q "$DEFAULT_BASE_IMAGE" >/dev/null 2>&1; then
+elif timeout 60 docker pull -q "$DEFAULT_BASE_IMAGE" >/dev/null 2>&1; then
   say "pulled $DEFAULT_BASE_IMAGE"
   echo "$DEFAULT_BASE_IMAGE"
 else

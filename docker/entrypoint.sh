@@ -5,7 +5,7 @@
 #   1. drops a leading "dbt": Cosmos passes `dbt build ...`, which must not become `dbt dbt build`;
 #   2. stops a command that connects when a POSTGRES_* variable is missing, naming it (dbt would
 #      send the literal "{{ env_var('POSTGRES_PASSWORD') }}" as the password); commands that do
-#      not connect (--version, parse, ls, deps, clean) get placeholders instead;
+#      not connect (--version, parse, ls, deps, clean) get placeholders for the others instead;
 #   3. re-keys the partial parse baked into the image to this container's host, port and user.
 #      dbt hashes them with the profile and would re-parse the whole project, though where it
 #      connects cannot change the parse; database and schema can, so they must match the build's.
@@ -33,8 +33,9 @@ if [ "$kind" = online ]; then
     exit 2
   fi
 elif [ "$kind" = offline ]; then
+  # (a missing password is harmless here: dbt does not fail on it, and these never connect)
   export POSTGRES_HOST="${POSTGRES_HOST:-offline.invalid}" POSTGRES_USER="${POSTGRES_USER:-offline}" \
-    POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-offline}" POSTGRES_DATABASE="${POSTGRES_DATABASE:-offline}"
+    POSTGRES_DATABASE="${POSTGRES_DATABASE:-offline}"
 fi
 
 if [ "$kind" != none ] || [ "${1:-}" = --bake-partial-parse ]; then
