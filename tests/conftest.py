@@ -59,7 +59,9 @@ def jaffle_project() -> Path:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
-    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-")), free_port())
+    root = Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-"))
+    root.chmod(0o755)  # as root the server runs as `nobody`, which must reach its folder
+    server = LocalPostgres(root, free_port())
     try:
         server.start()
         yield server

@@ -23,10 +23,6 @@ from tools.postgres import ConnectionSettings
 IMAGE = "airflow-dbt-blueprint/dbt-runtime:local"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "container: builds and runs the dbt runtime image (needs a Docker engine)")
-
-
 @dataclass(frozen=True)
 class ContainerRun:
     returncode: int

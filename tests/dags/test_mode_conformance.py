@@ -127,7 +127,7 @@ def test_docker_sends_the_password_only_as_private_environment(all_modes: DagBag
     assert task.command == STG_CUSTOMERS_RUN
     assert _without_airflow_context(task.environment) == PLAIN_ENV
     assert task._private_environment == {"POSTGRES_PASSWORD": PASSWORD}
-    assert task.working_dir == "/usr/app/dbt/jaffle_shop"
+    assert task.working_dir == "/usr/app/dbt"
     assert NAME_RULE.match(task.container_name)
 
 
@@ -150,7 +150,7 @@ def test_pods_take_the_password_from_a_kubernetes_secret(all_modes: DagBag, mode
     task, _ = _render(all_modes, f"jaffle_shop_{mode}", "stg_customers.run")
     assert task.image == "registry.example.com/dbt-runtime:1.0.0"
     assert task.namespace == "dbt"
-    assert task.arguments == [*STG_CUSTOMERS_RUN, "--project-dir", "/usr/app/dbt/jaffle_shop"]
+    assert task.arguments == [*STG_CUSTOMERS_RUN, "--project-dir", "/usr/app/dbt"]
     assert _without_airflow_context(_env_list(task.env_vars)) == PLAIN_ENV
     assert [(s.deploy_type, s.deploy_target, s.secret, s.key) for s in task.secrets] == [
         ("env", "POSTGRES_PASSWORD", "dbt-postgres", "password")
@@ -182,7 +182,7 @@ def test_cloud_run_overrides_only_args_and_plain_environment(all_modes: DagBag) 
     task, _ = _render(all_modes, "jaffle_shop_gcp_cloud_run_job", "stg_customers.run")
     assert (task.project_id, task.region, task.job_name) == ("data-platform-1234", "europe-west1", "dbt-runtime")
     [container] = task.overrides["container_overrides"]
-    assert container["args"] == [*STG_CUSTOMERS_RUN, "--project-dir", "/usr/app/dbt/jaffle_shop"]
+    assert container["args"] == [*STG_CUSTOMERS_RUN, "--project-dir", "/usr/app/dbt"]
     assert _without_airflow_context(_env_list(container["env"])) == PLAIN_ENV
 
 
