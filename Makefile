@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest run ui test test-fast lint lock lock-check bench clean
+.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,9 +34,17 @@ test-fast: venvs ## The tests that need no database (DAG integrity and unit test
 	@$(AIRFLOW_PY) -m tools.manifest
 	@$(AIRFLOW_PY) -m pytest -m "not integration"
 
-lint: venvs ## ruff check and ruff format --check (checks only, never fixes)
-	@.venvs/airflow/bin/ruff check .
-	@.venvs/airflow/bin/ruff format --check .
+lint: venvs ## Every linter, check-only: ruff, sqlfluff, yamllint, hadolint, shellcheck, actionlint, zizmor, check-jsonschema
+	@bash ci/lint.sh
+
+ci: venvs ## The whole CI pipeline in order: lint, locks, manifest, tests, dbt image, container tests, deploy dry runs
+	@bash ci/pipeline.sh
+
+preflight: venvs ## Deploy checks: settings and secrets, fresh manifest, DAG integrity, image in the registry (DRY_RUN=1: no registry)
+	@bash ci/preflight.sh
+
+deploy-dry-run: venvs ## Build the image and every deploy bundle, print the cloud commands (nothing is pushed)
+	@bash ci/pipeline.sh manifest image deploy-dry-run
 
 lock: venvs ## Recompile the locks after editing requirements/*.in or dbt/requirements.in
 	@bash scripts/lock.sh
