@@ -22,12 +22,17 @@ from tools.postgres import ConnectionSettings, free_port
 pytestmark = pytest.mark.integration
 
 
-def _run_dag(dag_id: str, env: dict[str, str]) -> dict[str, object]:
+def run_dag_process(dag_id: str, env: dict[str, str]) -> tuple[dict[str, object], str]:
+    """Run a DAG with `dag.test()` in a child process: its JSON summary and everything it logged."""
     result = subprocess.run(
         [sys.executable, "-m", "tools.run_dag", dag_id],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr
+
+
+def _run_dag(dag_id: str, env: dict[str, str]) -> dict[str, object]:
+    return run_dag_process(dag_id, env)[0]
 
 
 @pytest.fixture(scope="module")
