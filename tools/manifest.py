@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from include.blueprint.manifest import write_fingerprint
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.generate_data import generate
 from tools.local_env import QUIET_DBT, REPO_ROOT
@@ -36,7 +37,9 @@ def parse_project(project_dir: Path | None = None, dbt: Path | None = None) -> P
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"`dbt parse` failed for {project_dir}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
-    return project_dir / "target" / "manifest.json"
+    manifest = project_dir / "target" / "manifest.json"
+    write_fingerprint(project_dir, manifest)
+    return manifest
 
 
 def main() -> int:

@@ -6,12 +6,17 @@ Cosmos reading the manifest: a few `stat` calls, no dbt process, no database, no
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 FIX_COMMAND = "make manifest"
+# Written next to the manifest by `make manifest`: a digest of the dbt sources it was parsed from.
+# Copies and syncs (S3, GCS, Astro bundles) do not keep modification times, so when the times say
+# "stale", the content decides.
+FINGERPRINT_NAME = "sources.sha256"
 _PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 _DEFAULT_SOURCE_DIRS = {
     "model-paths": ["models"],
@@ -53,6 +58,26 @@ def newest_source(project_dir: Path) -> tuple[Path, float]:
     return newest, newest_mtime
 
 
+def source_fingerprint(project_dir: Path) -> str:
+    """A digest of every dbt source's path and content (only computed when the times disagree)."""
+    digest = hashlib.sha256()
+    for path in sorted(_source_files(project_dir)):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def write_fingerprint(project_dir: Path, manifest_path: Path) -> Path:
+    fingerprint = manifest_path.parent / FINGERPRINT_NAME
+    fingerprint.write_text(source_fingerprint(project_dir) + "\n")
+    return fingerprint
+
+
+def _same_sources(project_dir: Path, manifest_path: Path) -> bool:
+    fingerprint = manifest_path.parent / FINGERPRINT_NAME
+    return fingerprint.exists() and fingerprint.read_text().strip() == source_fingerprint(project_dir)
+
+
 def require_fresh_manifest(project_dir: Path, manifest_path: Path) -> Path:
     """Return the manifest path, or raise ManifestNotReady with a one-line fix."""
     if not (project_dir / "dbt_project.yml").exists():
@@ -65,7 +90,7 @@ def require_fresh_manifest(project_dir: Path, manifest_path: Path) -> Path:
             f"dbt manifest {manifest_path} is missing: run `{FIX_COMMAND}` (dbt parse; needs no database)"
         )
     source, source_mtime = newest_source(project_dir)
-    if source_mtime > manifest_path.stat().st_mtime:
+    if source_mtime > manifest_path.stat().st_mtime and not _same_sources(project_dir, manifest_path):
         raise ManifestNotReady(
             f"dbt manifest {manifest_path} is older than {source.relative_to(project_dir)}: "
             f"run `{FIX_COMMAND}` to refresh it"

@@ -141,7 +141,7 @@ def test_stale_manifest_fails_parse_naming_the_changed_file(
     project = _copy_project(jaffle_project, tmp_path)
     manifest = project / "target" / "manifest.json"
     changed = project / "models" / "marts" / "orders.sql"
-    changed.touch()
+    changed.write_text(changed.read_text() + "\n-- edited after the last dbt parse\n")
     manifest_time = manifest.stat().st_mtime
     os.utime(changed, (manifest_time + 5, manifest_time + 5))
     monkeypatch.setenv("BLUEPRINT__DBT__PROJECT_DIR", str(project))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.bench import common
+from tools.bench import common, scheduler
 from tools.bench.common import BenchError, Summary
 from tools.bench.run import BASELINE, DagVariant, failure_reason, ratios_to_baseline, select_variants
 
@@ -125,3 +125,98 @@ def test_verdict_words() -> None:
 
 def test_top_level_keeps_only_the_first_name() -> None:
     assert common.top_level({"google.cloud.storage", "google", "fastapi.routing", "os"}) == {"google", "fastapi", "os"}
+
+
+def test_select_variants_in_common_takes_any_variant_list() -> None:
+    variants = [DagVariant("x", "only")]
+    assert common.select_variants("x", variants) == variants
+    with pytest.raises(BenchError, match="unknown DAG"):
+        common.select_variants(" , ", variants)
+
+
+def test_generic_ratios_to_baseline_take_the_measures_asked_for() -> None:
+    results = {"a": {"run": {"median": 9.0}}, "base": {"run": {"median": 3.0}}}
+    assert common.ratios_to_baseline(results, "base", ("run",)) == {"a": {"run": 3.0}}
+
+
+def test_median_sample_picks_the_middle_run_or_the_lower_middle_one() -> None:
+    samples = [{"seconds": 30.0, "id": "a"}, {"seconds": 10.0, "id": "b"}, {"seconds": 20.0, "id": "c"}]
+    assert common.median_sample(samples, "seconds")["id"] == "c"
+    assert common.median_sample(samples[:2], "seconds")["id"] == "b"
+
+
+def _log(*events: tuple[str, str]) -> str:
+    lines = ["not json", json.dumps({"event": "no timestamp"})]
+    lines += [json.dumps({"timestamp": f"2026-01-01T00:00:{second}Z", "event": event}) for second, event in events]
+    return "\n".join(lines)
+
+
+def test_dbt_timing_splits_a_task_log_into_dbt_phases() -> None:
+    log = _log(
+        ("00.000", "::group::Pre Execute"),
+        ("00.500", "Running command: [dbt, run]"),
+        ("02.500", "\u001b[0m00:00:02  Running with dbt=1.11.16"),
+        ("02.700", "Unable to do partial parsing because profile has changed"),
+        ("04.000", "00:00:04  Found 5 models, 3 seeds"),
+        ("04.300", "Finished running 1 view model in 0.3 seconds"),
+        ("05.000", "Command exited with return code 0"),
+        ("06.000", "::endgroup::"),
+    )
+    assert scheduler.dbt_timing(log) == {
+        "before_dbt": 0.5, "dbt_startup": 2.0, "dbt_parse": 1.5, "dbt_nodes": 0.3,
+        "dbt_exit": 0.7, "after_dbt": 1.0, "dbt_total": 4.5, "full_parse": True,
+    }  # fmt: skip
+
+
+def test_dbt_timing_is_empty_for_a_task_that_ran_no_dbt() -> None:
+    assert scheduler.dbt_timing(_log(("00.000", "Found 5 models"), ("01.000", "poke"))) == {}
+    assert scheduler.dbt_timing("") == {}
+
+
+def test_busy_seconds_is_the_length_of_the_union_of_intervals() -> None:
+    assert scheduler.busy_seconds([(0, 2), (1, 3), (5, 6), (5.5, 5.7)]) == pytest.approx(4.0)
+    assert scheduler.busy_seconds([]) == 0
+
+
+def test_breakdown_leaves_out_the_queue_latency_of_deferred_tasks_and_sums_phases() -> None:
+    tasks = [
+        {"task_id": "a", "state": "success", "queued": 0.0, "start": 0.5, "end": 4.5, "dbt_total": 3.0},
+        # a deferred task is queued again when its trigger fires, after it first started
+        {"task_id": "b", "state": "success", "queued": 9.0, "start": 1.0, "end": 10.0},
+    ]
+    result = scheduler.breakdown(tasks, seconds=12.0)
+    assert [row.get("queued_to_start") for row in result["tasks"]] == [0.5, None]
+    assert result["totals"] == {
+        "run": 12.0, "no_task_running": 2.5, "dbt_full_parses": 0,
+        "sum_queued_to_start": 0.5, "sum_duration": 13.0, "sum_dbt_total": 3.0,
+    }  # fmt: skip
+    assert "no task running for 2.5 s of 12.0 s" in scheduler.format_breakdown(result)
+
+
+def test_targets_are_1_2x_for_watcher_dags_and_1_5x_for_other_per_node_dags() -> None:
+    assert scheduler.target_for("jaffle_shop_watcher__poke2") == 1.2
+    assert scheduler.target_for("jaffle_shop_local") == 1.5
+    assert scheduler.target_for(scheduler.BASELINE) is None
+
+
+def test_same_marts_needs_equal_fingerprints_and_the_generated_row_counts() -> None:
+    run = {"customers": [100, "h1"], "orders": [99, "h2"]}
+    expected = {"customers_rows": 100, "orders_rows": 99}
+    results = {"a": {"runs": [{"marts": run}]}, "b": {"runs": [{"marts": dict(run)}]}}
+    assert scheduler.same_marts(results, expected)
+    results["b"]["runs"].append({"marts": {**run, "orders": [99, "other"]}})
+    assert not scheduler.same_marts(results, expected)
+    assert not scheduler.same_marts({"a": {"runs": [{"marts": run}]}}, {**expected, "orders_rows": 98})
+
+
+def test_service_env_applies_overrides_last_and_rejects_malformed_ones(tmp_path: Path) -> None:
+    from tools.postgres import ConnectionSettings
+
+    database = ConnectionSettings("127.0.0.1", 5432, "u", "p", "d")
+    env = scheduler.service_env(database, tmp_path, ["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.2"])
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path.resolve())
+    assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.2"
+    assert env["BLUEPRINT_ENV"] == "dev"
+    assert env["BLUEPRINT__DAGS__SCHEDULE"] == "null"
+    with pytest.raises(BenchError, match="KEY=VALUE"):
+        scheduler.service_env(database, None, ["NO_EQUALS_SIGN"])

@@ -283,7 +283,8 @@ def _stale_project(tmp_path: Path, jaffle_project: Path) -> Path:
     shutil.copytree(jaffle_project, project, ignore=shutil.ignore_patterns("logs", "partial_parse.msgpack"))
     past = time.time() - 3600
     os.utime(project / "target" / "manifest.json", (past, past))
-    (project / "models" / "marts" / "orders.sql").touch()
+    orders = project / "models" / "marts" / "orders.sql"
+    orders.write_text(orders.read_text() + "\n-- edited after the last dbt parse\n")
     return project
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from include.blueprint.manifest import ManifestNotReady, newest_source, require_fresh_manifest
+from include.blueprint.manifest import ManifestNotReady, newest_source, require_fresh_manifest, write_fingerprint
 
 
 def _project(root: Path, dbt_project: str = "name: demo\n") -> Path:
@@ -71,3 +71,34 @@ def test_files_outside_the_dbt_sources_do_not_count(tmp_path: Path) -> None:
 def test_a_missing_project_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ManifestNotReady, match=r"no dbt project at .*BLUEPRINT__DBT__PROJECT_DIR"):
         require_fresh_manifest(tmp_path, tmp_path / "target" / "manifest.json")
+
+
+def test_a_copy_that_changed_file_times_but_not_content_is_fresh(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    manifest = _write_manifest(project)
+    write_fingerprint(project, manifest)
+    model = project / "models" / "a.sql"
+    os.utime(model, (manifest.stat().st_mtime + 60,) * 2)  # as an S3 or GCS sync may leave it
+    assert require_fresh_manifest(project, manifest) == manifest
+
+
+def test_changed_content_is_stale_even_with_a_fingerprint(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    manifest = _write_manifest(project)
+    write_fingerprint(project, manifest)
+    model = project / "models" / "a.sql"
+    model.write_text("select 42")
+    os.utime(model, (manifest.stat().st_mtime + 60,) * 2)
+    with pytest.raises(ManifestNotReady, match=r"older than models/a\.sql"):
+        require_fresh_manifest(project, manifest)
+
+
+def test_a_new_file_is_stale_even_with_a_fingerprint(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    manifest = _write_manifest(project)
+    write_fingerprint(project, manifest)
+    new_model = project / "models" / "b.sql"
+    new_model.write_text("select 1")
+    os.utime(new_model, (manifest.stat().st_mtime + 60,) * 2)
+    with pytest.raises(ManifestNotReady, match=r"older than models/b\.sql"):
+        require_fresh_manifest(project, manifest)
