@@ -23,28 +23,13 @@ SCRIPT_NAME=deploy-composer
 # shellcheck source=ci/lib.sh
 . ci/lib.sh
 
-kind=full
-while [ $# -gt 0 ]; do
-  case $1 in
-    --dry-run) DRY_RUN=1 ;;
-    --dags) kind=dags ;;
-    -h | --help) usage 0 ;;
-    *) echo "error: unknown option $1" >&2; usage ;;
-  esac
-  shift
-done
+parse_bucket_deploy_options "$@"
 
 require_settings "COMPOSER_ENVIRONMENT (Composer environment name)" "COMPOSER_LOCATION (its region)" "GCP_PROJECT (project ID)"
 ensure_venvs
 commit=$(deploy_commit)
+image=$(pinned_image_for_overlay)
 deploy_env=${DEPLOY_BLUEPRINT_ENV-prod}
-image=
-if pin_runtime_image; then
-  image=$(runtime_image_ref)
-  [ -n "$image" ] || fail "no dbt runtime image to pin: set DBT_RUNTIME_IMAGE=<registry>/<repository>@sha256:..., run ci/deploy-image.sh first, or set PIN_RUNTIME_IMAGE=false when the environment runs no container mode"
-  check_digest_ref "$image"
-  [ -n "$deploy_env" ] || fail "pinning the runtime image needs an overlay to write it to: set DEPLOY_BLUEPRINT_ENV"
-fi
 [ "$DRY_RUN" = 1 ] || command -v gcloud >/dev/null 2>&1 || fail "the gcloud CLI is not on PATH"
 
 out=$DEPLOY_OUT/composer

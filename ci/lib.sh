@@ -208,4 +208,32 @@ EOF
 }
 
 # The calling script's header comment, as its usage.
+# parse_bucket_deploy_options "$@": --dry-run and --dags for the bucket-based deploys (MWAA,
+# Composer); sets `kind` to full or dags.
+# shellcheck disable=SC2034  # `kind` is read by the calling script
+parse_bucket_deploy_options() {
+  kind=full
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --dry-run) DRY_RUN=1 ;;
+      --dags) kind=dags ;;
+      -h | --help) usage 0 ;;
+      *) echo "error: unknown option $1" >&2; usage ;;
+    esac
+    shift
+  done
+}
+
+# pinned_image_for_overlay: the runtime image reference to write into the deployed overlay
+# (empty with PIN_RUNTIME_IMAGE=false), checked to be a digest and to have an overlay to go in.
+pinned_image_for_overlay() {
+  pin_runtime_image || return 0
+  local image
+  image=$(runtime_image_ref)
+  [ -n "$image" ] || fail "no dbt runtime image to pin: set DBT_RUNTIME_IMAGE=<registry>/<repository>@sha256:..., run ci/deploy-image.sh first, or set PIN_RUNTIME_IMAGE=false when the environment runs no container mode"
+  check_digest_ref "$image"
+  [ -n "${DEPLOY_BLUEPRINT_ENV-prod}" ] || fail "pinning the runtime image needs an overlay to write it to: set DEPLOY_BLUEPRINT_ENV"
+  echo "$image"
+}
+
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit "${1:-2}"; }
