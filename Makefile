@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench clean
+.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler image bench-image clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,15 @@ lock-check: venvs ## Fail when a lock is out of date with its inputs
 bench: venvs ## Benchmarks: DAG render time (manifest vs dbt ls) and run time (per-node vs single task)
 	@$(AIRFLOW_PY) -m tools.bench.render
 	@$(AIRFLOW_PY) -m tools.bench.run
+
+bench-scheduler: venvs ## Run time under a real scheduler + triggerer: per-node, watcher and single-task DAGs
+	@$(AIRFLOW_PY) -m tools.bench.scheduler
+
+image: venvs ## Build the dbt runtime image (starts a Docker engine first where it can)
+	@bash ci/build-image.sh
+
+bench-image: venvs ## Image size, container start, baked partial parse vs none
+	@$(AIRFLOW_PY) -m tools.bench.image
 
 clean: ## Stop the embedded PostgreSQL and delete .local/ and the dbt build output (keeps .venvs/)
 	@$(AIRFLOW_PY) -m tools.postgres stop 2>/dev/null || true

@@ -174,15 +174,15 @@ def test_dbt_timing_is_empty_for_a_task_that_ran_no_dbt() -> None:
 
 
 def test_busy_seconds_is_the_length_of_the_union_of_intervals() -> None:
-    assert scheduler.busy_seconds([(0, 2), (1, 3), (5, 6), (5.5, 5.7)]) == pytest.approx(4.0)
-    assert scheduler.busy_seconds([]) == 0
+    assert common.busy_seconds([(0, 2), (1, 3), (5, 6), (5.5, 5.7)]) == pytest.approx(4.0)
+    assert common.busy_seconds([]) == 0
 
 
 def test_breakdown_leaves_out_the_queue_latency_of_deferred_tasks_and_sums_phases() -> None:
     tasks = [
-        {"task_id": "a", "state": "success", "queued": 0.0, "start": 0.5, "end": 4.5, "dbt_total": 3.0},
+        {"task_id": "a", "queued_dttm": 0.0, "start_date": 0.5, "end_date": 4.5, "dbt_total": 3.0},
         # a deferred task is queued again when its trigger fires, after it first started
-        {"task_id": "b", "state": "success", "queued": 9.0, "start": 1.0, "end": 10.0},
+        {"task_id": "b", "queued_dttm": 9.0, "start_date": 1.0, "end_date": 10.0},
     ]
     result = scheduler.breakdown(tasks, seconds=12.0)
     assert [row.get("queued_to_start") for row in result["tasks"]] == [0.5, None]

@@ -1,6 +1,7 @@
-"""Helpers both benchmarks share: statistics, the printed table, child-process output, bytecode state.
+"""Helpers the benchmarks share: statistics, ratios, the printed table, child-process output, bytecode
+state, the DAG variants and a throwaway PostgreSQL.
 
-Standard library only, so the unit tests import it without Airflow.
+No Airflow import, so the unit tests import it without starting Airflow.
 """
 
 from __future__ import annotations
@@ -8,16 +9,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tools.local_env import LOCAL_DIR, REPO_ROOT
+from tools.postgres import ConnectionSettings, LocalPostgres, free_port, wait_until_reachable
 
 BENCH_DIR = LOCAL_DIR / "bench"
 BENCH_AIRFLOW_HOME = BENCH_DIR / "airflow"
@@ -44,10 +49,64 @@ class Summary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DagVariant:
+    """One DAG to time. `runner` is a module run as `python -m <runner> <dag_id>` that prints a JSON
+    summary ({"state", "seconds", "tasks"}) as its last line (the dag.test() benchmark); `env` is
+    added to the shared environment."""
+
+    dag_id: str
+    description: str
+    runner: str = "tools.run_dag"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def select_variants(names: str | None, variants: Sequence[DagVariant]) -> list[DagVariant]:
+    """The variants named in a comma-separated list, in that order; all of them when None."""
+    if not names:
+        return list(variants)
+    known = {variant.dag_id: variant for variant in variants}
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise BenchError(f"unknown DAG(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")
+    return [known[name] for name in wanted]
+
+
+def ratios_to_baseline(
+    results: Mapping[str, Mapping[str, Any]], baseline: str, measures: Sequence[str]
+) -> dict[str, dict[str, float | None]]:
+    """Each DAG's median over the baseline's median, per measure; {} without the baseline."""
+    if baseline not in results:
+        return {}
+    base = results[baseline]
+    return {
+        dag_id: {measure: speedup(result[measure]["median"], base[measure]["median"]) for measure in measures}
+        for dag_id, result in results.items()
+        if dag_id != baseline
+    }
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """How long at least one of the intervals was open (their union's length)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def summarize(samples: Sequence[float]) -> Summary:
     if not samples:
         raise ValueError("no samples to summarize")
     return Summary(runs=len(samples), min=min(samples), median=statistics.median(samples))
+
+
+def median_sample(samples: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The sample whose `key` is the median (the lower middle one for an even count)."""
+    ordered = sorted(samples, key=lambda sample: sample[key])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def medians_by_key(samples: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -206,6 +265,31 @@ def prepare_jaffle_shop() -> Path:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def sql(database: ConnectionSettings, statement: str) -> list[tuple]:
+    import psycopg2
+
+    with psycopg2.connect(
+        host=database.host, port=database.port, user=database.user,
+        password=database.password, dbname=database.database,
+    ) as connection, connection.cursor() as cursor:  # fmt: skip
+        cursor.execute(statement)
+        return cursor.fetchall() if cursor.description else []
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[LocalPostgres]:
+    """A started PostgreSQL server in a temporary folder, destroyed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="blueprint-bench-pg-"))
+    server = LocalPostgres(root, free_port())
+    try:
+        wait_until_reachable(server.start())
+        print(f"bench: PostgreSQL on 127.0.0.1:{server.port} (throwaway, in {server.root})", flush=True)
+        yield server
+    finally:
+        server.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def display_path(path: Path) -> str:

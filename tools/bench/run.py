@@ -11,39 +11,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.bench import common
-from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, LOG_DIR, BenchError
+from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, LOG_DIR, BenchError, DagVariant
 from tools.local_env import AIRFLOW_BIN, airflow_env, migrate_metadata_db
-from tools.postgres import ConnectionSettings, LocalPostgres, PostgresError, free_port, wait_until_reachable
+from tools.postgres import PostgresError
 
 RESULT_FILE = BENCH_DIR / "run.json"
 
-
-@dataclass(frozen=True)
-class DagVariant:
-    """One DAG to time. `runner` is a module run as `python -m <runner> <dag_id>` that prints a JSON
-    summary ({"state", "seconds", "tasks"}) as its last line; `env` is added to the shared environment."""
-
-    dag_id: str
-    description: str
-    runner: str = "tools.run_dag"
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-# Add a variant (a watcher DAG, a scheduler-driven runner, ...) by adding one entry.
+# Add a variant by adding one entry (the watcher mode needs a real scheduler: tools.bench.scheduler).
 DAG_VARIANTS = (
     DagVariant("jaffle_shop_local", "one task per dbt node (Cosmos LOCAL, dbt from its venv)"),
     DagVariant("jaffle_shop_local_single_task", "one `dbt build` task (the baseline)"),
@@ -52,14 +34,7 @@ BASELINE = "jaffle_shop_local_single_task"
 
 
 def select_variants(names: str | None, variants: tuple[DagVariant, ...] = DAG_VARIANTS) -> list[DagVariant]:
-    if not names:
-        return list(variants)
-    known = {variant.dag_id: variant for variant in variants}
-    wanted = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in known]
-    if unknown or not wanted:
-        raise BenchError(f"unknown DAG(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")
-    return [known[name] for name in wanted]
+    return common.select_variants(names, variants)
 
 
 def failure_reason(summary: dict[str, Any] | None) -> str:
@@ -104,17 +79,7 @@ def variant_result(variant: DagVariant, runs: list[dict[str, Any]]) -> dict[str,
 
 def ratios_to_baseline(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     """Each DAG's median over the baseline's median, for the dag.test() time and the wall time."""
-    if BASELINE not in results:
-        return {}
-    base = results[BASELINE]
-    return {
-        dag_id: {
-            measure: common.speedup(result[measure]["median"], base[measure]["median"])
-            for measure in ("dag_test", "wall")
-        }
-        for dag_id, result in results.items()
-        if dag_id != BASELINE
-    }
+    return common.ratios_to_baseline(results, BASELINE, ("dag_test", "wall"))
 
 
 def print_report(results: dict[str, dict[str, Any]], ratios: dict[str, dict[str, float | None]]) -> None:
@@ -137,20 +102,6 @@ def print_report(results: dict[str, dict[str, Any]], ratios: dict[str, dict[str,
         )
 
 
-@contextmanager
-def throwaway_postgres() -> Iterator[ConnectionSettings]:
-    root = Path(tempfile.mkdtemp(prefix="blueprint-bench-pg-"))
-    server = LocalPostgres(root, free_port())
-    try:
-        database = server.start()
-        wait_until_reachable(database)
-        print(f"run: PostgreSQL on {database.host}:{database.port} (throwaway, in {server.root})")
-        yield database
-    finally:
-        server.destroy()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per DAG (default 3)")
@@ -165,8 +116,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     variants = select_variants(args.dags)
     settings = load_settings()
     common.prepare_jaffle_shop()
-    with throwaway_postgres() as database:
-        env = airflow_env(BENCH_AIRFLOW_HOME, settings, database)
+    with common.throwaway_postgres() as server:
+        env = airflow_env(BENCH_AIRFLOW_HOME, settings, server.settings())
         migrate_metadata_db(env)
         runs = benchmark(variants, args.repeat, env)
     results = {variant.dag_id: variant_result(variant, runs[variant.dag_id]) for variant in variants}
