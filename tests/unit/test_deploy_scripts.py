@@ -1,8 +1,5 @@
-"""The deploy scripts (ci/deploy-*.sh) and the preflight (ci/preflight.sh), run for real.
-
-The cloud CLIs (docker, az, astro, aws, gcloud) are replaced by one recording stub on PATH, so
-these tests see exactly which commands a deploy runs, and that a dry run runs none of them.
-"""
+"""The deploy scripts (ci/deploy-image.sh, ci/deploy-astro.sh) and the preflight, run for real
+with the cloud CLIs replaced by a recording stub (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,111 +7,24 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import REPO_ROOT
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-IMAGE_ID = "sha256:" + "1" * 64
-PUSHED = "sha256:" + "2" * 64
-OTHER = "sha256:" + "3" * 64
-REGISTRY = "myreg.azurecr.io"
-REPO = f"{REGISTRY}/dbt-runtime"
-# Every setting any deploy script reads: none leaks in from the machine running the tests.
-DEPLOY_SETTINGS = (
-    "DRY_RUN", "DEPLOY_OUT", "DEPLOY_TARGET", "GIT_COMMIT", "GITHUB_SHA", "GITHUB_OUTPUT", "IMAGE_REGISTRY",
-    "IMAGE_REPOSITORY", "REGISTRY_LOGIN", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "ACR_NAME", "DBT_RUNTIME_IMAGE",
-    "PIN_RUNTIME_IMAGE", "DEPLOY_BLUEPRINT_ENV", "DEPLOY_BASE_SHA", "ASTRO_DEPLOYMENT_ID", "ASTRO_API_TOKEN",
-    "ASTRO_DBT_MOUNT_PATH", "MWAA_ENVIRONMENT", "MWAA_BUCKET", "AWS_REGION", "COMPOSER_ENVIRONMENT",
-    "COMPOSER_LOCATION", "COMPOSER_DAGS_PREFIX", "GCP_PROJECT", "PREFLIGHT_TESTS", "RUNNER_TEMP",
-)  # fmt: skip
-
-# One stub for every cloud CLI: it appends its command line to $FAKE_LOG and answers the few
-# questions the scripts ask (image IDs and digests) from FAKE_* variables.
-STUB = r"""#!/usr/bin/env bash
-name=$(basename "$0")
-{ printf '%s' "$name"; printf ' %s' "$@"; printf '\n'; } >>"$FAKE_LOG"
-case "$name $1 $2" in
-  "docker image inspect")
-    case "$*" in
-      *RepoDigests*) [ -z "${FAKE_REPO_DIGEST:-}" ] || echo "$FAKE_REPO_DIGEST" ;;
-      *) [ -n "${FAKE_IMAGE_ID:-}" ] || { echo "Error: No such image" >&2; exit 1; }; echo "$FAKE_IMAGE_ID" ;;
-    esac ;;
-  "docker login "*) echo "stdin: $(cat)" >>"$FAKE_LOG" ;;
-  "docker buildx imagetools" | "az acr repository")
-    [ -n "${FAKE_REGISTRY_DIGEST:-}" ] || { echo "not found" >&2; exit 1; }; echo "$FAKE_REGISTRY_DIGEST" ;;
-  "astro dbt deploy")
-    while [ $# -gt 0 ]; do
-      [ "$1" = --project-path ] && (cd "$2" && find . -type f | sort) >"$FAKE_LOG.bundle"
-      shift
-    done ;;
-esac
-exit 0
-"""
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Path:
-    """A bin directory whose docker, az, astro, aws and gcloud record their calls to calls.log."""
-    bin_dir = tmp_path / "fakebin"
-    bin_dir.mkdir()
-    for name in ("docker", "az", "astro", "aws", "gcloud"):
-        (bin_dir / name).write_text(STUB)
-        (bin_dir / name).chmod(0o755)
-    return bin_dir
-
-
-Run = Callable[..., subprocess.CompletedProcess]
-
-
-@pytest.fixture
-def run(tmp_path: Path, cloud: Path, jaffle_project: Path) -> Run:
-    """`run("deploy-astro.sh", "--dags", KEY=value, ...)`: the script with only the given settings."""
-    passing = tmp_path / "test_passes.py"
-    passing.write_text("def test_passes():\n    assert True\n")
-
-    def run_script(script: str, *args: str, **settings: str) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if k not in DEPLOY_SETTINGS and not k.startswith("BLUEPRINT")}
-        env.update(
-            PATH=f"{cloud}{os.pathsep}{env['PATH']}",
-            FAKE_LOG=str(tmp_path / "calls.log"),
-            DEPLOY_OUT=str(tmp_path / "out"),
-            RUNNER_TEMP=str(tmp_path),
-            GIT_COMMIT=COMMIT,
-            FAKE_IMAGE_ID=IMAGE_ID,
-            PREFLIGHT_TESTS=str(passing),
-        )
-        env.update(settings)
-        return subprocess.run(
-            ["bash", f"ci/{script}", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-
-    return run_script
-
-
-def calls(tmp_path: Path) -> list[str]:
-    log = tmp_path / "calls.log"
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def cloud_calls(tmp_path: Path) -> list[str]:
-    """The calls that reached a cloud or a registry (local docker inspect/tag are not such calls)."""
-    return [c for c in calls(tmp_path) if not c.startswith(("docker image inspect", "docker tag"))]
-
-
-def dry_runs(result: subprocess.CompletedProcess) -> list[str]:
-    return [line.removeprefix("dry-run: would run: ") for line in result.stdout.splitlines() if "would run" in line]
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
+from tests.unit.conftest import (
+    COMMIT,
+    IMAGE_ID,
+    OTHER,
+    PUSHED,
+    REGISTRY,
+    REPO,
+    Run,
+    calls,
+    cloud_calls,
+    dry_runs,
+    one_error_line,
+)
 
 # --- deploy-image.sh -------------------------------------------------------------------------
 
@@ -379,95 +289,3 @@ def test_preflight_rejects_an_unknown_target(run: Run) -> None:
     result = run("preflight.sh", "--target", "heroku", **PREFLIGHT)
     assert result.returncode == 1
     assert "--target must be astro, mwaa or composer" in one_error_line(result)
-
-
-# --- deploy-mwaa.sh and deploy-composer.sh ---------------------------------------------------
-
-MWAA = {"MWAA_ENVIRONMENT": "blueprint", "MWAA_BUCKET": "my-mwaa-bucket", "AWS_REGION": "eu-west-1"}
-COMPOSER = {"COMPOSER_ENVIRONMENT": "blueprint", "COMPOSER_LOCATION": "europe-west1", "GCP_PROJECT": "acme-data"}
-
-
-def test_deploy_mwaa_dry_run_prints_the_sync_and_the_environment_update(run: Run, tmp_path: Path) -> None:
-    result = run("deploy-mwaa.sh", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **MWAA)
-    assert result.returncode == 0, result.stderr
-    commands = dry_runs(result)
-    out = tmp_path / "out" / "mwaa"
-    assert commands[0] == f"aws s3 sync {out}/dags s3://my-mwaa-bucket/dags --delete --region eu-west-1"
-    assert f"aws s3 cp {out}/requirements.txt s3://my-mwaa-bucket/requirements.txt --region eu-west-1" in commands
-    assert commands[-1].startswith("aws mwaa update-environment --name blueprint --region eu-west-1")
-    assert calls(tmp_path) == []
-    assert (out / "startup.sh").read_text().splitlines()[-1] == "export BLUEPRINT_ENV=prod"
-
-
-def test_deploy_mwaa_dag_only_syncs_the_dags_alone(run: Run) -> None:
-    result = run("deploy-mwaa.sh", "--dags", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **MWAA)
-    assert result.returncode == 0, result.stderr
-    assert [command.split()[:3] for command in dry_runs(result)] == [["aws", "s3", "sync"]]
-
-
-def test_deploy_mwaa_lists_every_missing_setting(run: Run) -> None:
-    result = run("deploy-mwaa.sh", "--dry-run", DBT_RUNTIME_IMAGE=PIN)
-    assert result.returncode == 1
-    error = one_error_line(result)
-    assert all(name in error for name in ("MWAA_ENVIRONMENT", "MWAA_BUCKET", "AWS_REGION"))
-
-
-def test_the_mwaa_bundle_loads_its_pinned_settings_and_fresh_manifest_from_the_dags_folder(
-    run: Run, tmp_path: Path
-) -> None:
-    """The staged dags/ folder is a self-contained repository root: settings, overlay, manifest."""
-    result = run("deploy-mwaa.sh", "--dags", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **MWAA)
-    assert result.returncode == 0, result.stderr
-    dags = tmp_path / "out" / "mwaa" / "dags"
-    assert (dags / ".airflowignore").read_text().split() == ["include/", "dbt/"]
-    overlay = yaml.safe_load((dags / "include" / "blueprint" / "config" / "prod.yaml").read_text())
-    assert overlay["runtime"]["image"] == PIN
-    probe = (
-        "from include.blueprint.settings import load_settings, REPO_ROOT\n"
-        "from include.blueprint.manifest import require_fresh_manifest\n"
-        "s = load_settings({'BLUEPRINT_ENV': 'prod'})\n"
-        "require_fresh_manifest(s.dbt.project_dir, s.dbt.manifest_path)\n"
-        "print(REPO_ROOT, s.runtime.image, s.execution.virtualenv_requirements.exists())\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLUEPRINT")}
-    env["PYTHONPATH"] = str(dags)
-    loaded = subprocess.run(
-        [str(REPO_ROOT / ".venvs/airflow/bin/python"), "-c", probe], cwd=dags, env=env, capture_output=True, text=True
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.split() == [str(dags), PIN, "True"]
-
-
-def test_deploy_composer_dry_run_prints_rsync_and_the_environment_updates(run: Run, tmp_path: Path) -> None:
-    result = run("deploy-composer.sh", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **COMPOSER)
-    assert result.returncode == 0, result.stderr
-    commands = dry_runs(result)
-    out = tmp_path / "out" / "composer"
-    assert commands[0].startswith("gcloud composer environments describe blueprint --location europe-west1")
-    assert commands[1].startswith(f"gcloud storage rsync {out}/dags")
-    assert commands[2].endswith(f"--update-pypi-packages-from-file {out}/requirements.txt")
-    assert commands[3].endswith("--update-env-variables BLUEPRINT_ENV=prod")
-    assert calls(tmp_path) == []
-
-
-def test_deploy_composer_dag_only_with_a_known_prefix_only_syncs(run: Run, tmp_path: Path) -> None:
-    result = run(
-        "deploy-composer.sh", "--dags", "--dry-run", DBT_RUNTIME_IMAGE=PIN,
-        COMPOSER_DAGS_PREFIX="gs://acme-composer/dags", **COMPOSER,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert dry_runs(result) == [
-        f"gcloud storage rsync {tmp_path}/out/composer/dags gs://acme-composer/dags --recursive "
-        "--delete-unmatched-destination-objects"
-    ]
-
-
-def test_deploy_composer_runs_gcloud_for_real_outside_a_dry_run(run: Run, tmp_path: Path) -> None:
-    settings = {"DBT_RUNTIME_IMAGE": PIN, "COMPOSER_DAGS_PREFIX": "gs://acme-composer/dags", **COMPOSER}
-    result = run("deploy-composer.sh", "--dags", **settings)
-    assert result.returncode == 0, result.stderr
-    assert dry_runs(result) == []
-    assert calls(tmp_path) == [
-        f"gcloud storage rsync {tmp_path}/out/composer/dags gs://acme-composer/dags --recursive "
-        "--delete-unmatched-destination-objects"
-    ]
