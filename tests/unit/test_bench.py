@@ -132,6 +132,7 @@ def test_select_variants_in_common_takes_any_variant_list() -> None:
     assert common.select_variants("x", variants) == variants
     with pytest.raises(BenchError, match="unknown DAG"):
         common.select_variants(" , ", variants)
+    assert common.select_variants("y,x", variants, other="scratch") == [DagVariant("y", "scratch"), variants[0]]
 
 
 def test_generic_ratios_to_baseline_take_the_measures_asked_for() -> None:

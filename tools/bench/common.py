@@ -61,12 +61,15 @@ class DagVariant:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-def select_variants(names: str | None, variants: Sequence[DagVariant]) -> list[DagVariant]:
-    """The variants named in a comma-separated list, in that order; all of them when None."""
+def select_variants(names: str | None, variants: Sequence[DagVariant], other: str | None = None) -> list[DagVariant]:
+    """The variants named in a comma-separated list, in that order; all of them when None. Other
+    names are refused, or become variants described as `other` when it is given."""
     if not names:
         return list(variants)
     known = {variant.dag_id: variant for variant in variants}
     wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if other is not None:
+        known |= {name: DagVariant(name, other) for name in wanted if name not in known}
     unknown = [name for name in wanted if name not in known]
     if unknown or not wanted:
         raise BenchError(f"unknown DAG(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")

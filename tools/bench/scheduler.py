@@ -16,6 +16,7 @@ id there may be named in --dags) and Airflow/Cosmos/blueprint settings for every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -99,6 +100,17 @@ def dbt_timing(log_text: str) -> dict[str, Any]:
     if "command" in marks:
         timing["full_parse"] = full_parse
     return timing if "command" in marks else {}
+
+
+def first_errors(log: Path, limit: int = 3) -> list[str]:
+    """The first error-level events of a task log, shortened."""
+    events = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        with contextlib.suppress(ValueError, AttributeError):
+            record = json.loads(line)
+            if record.get("level") == "error" and len(events) < limit:
+                events.append(str(record.get("event", ""))[-400:])
+    return events
 
 
 def breakdown(tasks: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -185,9 +197,11 @@ def run_once(airflow: Any, variant: DagVariant, database: ConnectionSettings, sc
     result = airflow.run(variant.dag_id)
     tasks = task_rows(airflow, variant.dag_id, result.run_id)
     for task in tasks:  # Airflow's default log_filename_template
-        log = HOME / "logs" / f"dag_id={variant.dag_id}" / f"run_id={result.run_id}" / f"task_id={task['task_id']}"
-        log = log / f"attempt={task['try_number']}.log"
+        folder = HOME / "logs" / f"dag_id={variant.dag_id}" / f"run_id={result.run_id}" / f"task_id={task['task_id']}"
+        log = folder / f"attempt={task['try_number']}.log"
         task.update(dbt_timing(log.read_text() if log.exists() else ""))
+        if task["try_number"] > 1:  # keep why the first attempt failed: the next benchmark wipes the logs
+            task["first_attempt_errors"] = first_errors(folder / "attempt=1.log")
     if result.state != "success":
         failed = sorted(task for task, state in result.tasks.items() if state != "success")
         raise BenchError(f"{variant.dag_id} run {rep + 1} {result.state}; not successful: {', '.join(failed)}")
@@ -265,18 +279,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def select(args: argparse.Namespace) -> list[DagVariant]:
-    if not args.dags_folder or not args.dags:
-        return common.select_variants(args.dags, VARIANTS)
-    known = {variant.dag_id: variant for variant in VARIANTS}
-    names = [name.strip() for name in args.dags.split(",") if name.strip()]
-    return [known.get(name) or DagVariant(name, f"from {args.dags_folder}") for name in names]
-
-
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from tools.airflow_services import LocalAirflow
 
-    variants = select(args)
+    other = f"from {args.dags_folder}" if args.dags_folder else None
+    variants = common.select_variants(args.dags, VARIANTS, other)
     common.prepare_jaffle_shop()
     shutil.rmtree(HOME, ignore_errors=True)  # fresh logs, and the metadata database is new
     with common.throwaway_postgres() as server:
