@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import airflow  # noqa: F401  # imported before cosmos: the reverse order raises a circular ImportError
 from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.blueprint.manifest import require_fresh_manifest
@@ -54,8 +55,24 @@ def profile_config(settings: Settings) -> ProfileConfig:
     )
 
 
-def render_config() -> RenderConfig:
-    return RenderConfig(load_method=LoadMode.DBT_MANIFEST, invocation_mode=DBT_INVOCATION)
+WARM_DBT = Path(__file__).resolve().parent / "warm_dbt" / "dbt"
+
+
+def dbt_command(settings: Settings) -> tuple[str, dict[str, str]]:
+    """The dbt executable for tasks on the worker, and the environment it needs."""
+    if not settings.dbt.warm_start:
+        return str(settings.dbt.executable), {}
+    return str(WARM_DBT), {"WARM_DBT_EXECUTABLE": str(settings.dbt.executable)}
+
+
+# granularity -> how Cosmos runs a model's tests: in their own task, or in the model's `dbt build`.
+TEST_BEHAVIORS = {"node": TestBehavior.AFTER_EACH, "model": TestBehavior.BUILD}
+
+
+def render_config(granularity: str = "node") -> RenderConfig:
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST, invocation_mode=DBT_INVOCATION, test_behavior=TEST_BEHAVIORS[granularity]
+    )
 
 
 def cosmos_dag(
@@ -67,12 +84,14 @@ def cosmos_dag(
     *,
     in_container: bool = False,
 ) -> DbtDag:
-    """A DbtDag with one task per dbt node; container modes get no profile (the image has one)."""
+    """A DbtDag with one task per dbt node, or per model with its tests (execution.granularity);
+    container modes get no profile (the image has one)."""
+    mode = execution_config.execution_mode.value  # the enum's values are our mode names
     return DbtDag(
         **dag_arguments(dag_id, settings, description),
         project_config=project_config(settings, in_container=in_container),
         profile_config=None if in_container else profile_config(settings),
-        render_config=render_config(),
+        render_config=render_config(settings.execution.granularity_of(mode)),
         execution_config=execution_config,
         operator_args=operator_args or {},
     )

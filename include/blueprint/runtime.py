@@ -143,3 +143,21 @@ ModeName = Literal[
     "aws_eks",
     "gcp_cloud_run_job",
 ]
+
+
+# How many dbt nodes one Airflow task runs: each dbt node; a model with its tests (dbt build per
+# model); each layer (one folder of models, or the seeds); the whole project. Coarser tasks pay the
+# runtime's start-up (a container's cold start, dbt's own start) fewer times.
+Granularity = Literal["node", "model", "layer", "project"]
+# Which granularities each mode can build: layer and project need a single-task `dbt build`
+# operator; the watcher and airflow_async modes are per-node by design.
+MODE_GRANULARITIES: dict[str, tuple[str, ...]] = {
+    "watcher": ("node",),
+    "airflow_async": ("node",),
+    "virtualenv": ("node", "model"),
+}
+ALL_GRANULARITIES: tuple[str, ...] = ("node", "model", "layer", "project")
+
+
+def granularities_of(mode: str) -> tuple[str, ...]:
+    return MODE_GRANULARITIES.get(mode, ALL_GRANULARITIES)

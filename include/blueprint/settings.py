@@ -12,13 +12,14 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
+    ALL_GRANULARITIES,
     MODE_REQUIREMENTS,
     AwsEcsSettings,
     AwsEksSettings,
@@ -26,8 +27,10 @@ from include.blueprint.runtime import (
     ContainerRuntime,
     DockerSettings,
     GcpCloudRunJobSettings,
+    Granularity,
     KubernetesSettings,
     ModeName,
+    granularities_of,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +50,8 @@ class _Section(BaseModel):
 class DbtSettings(_Section):
     project_dir: Path
     executable: Path
+    # Local and watcher tasks start dbt as a fork of a process that has already imported it.
+    warm_start: bool = True
     profile: str = Field(min_length=1)
     target: str = Field(min_length=1)
 
@@ -75,6 +80,19 @@ class ExecutionSettings(_Section):
     # virtualenv mode: the requirements Cosmos installs into its cached venv (dbt's own lock).
     virtualenv_requirements: Path
     virtualenv_dir: Path
+    # Per mode: how many dbt nodes one task runs. One value for all modes is allowed too (e.g.
+    # BLUEPRINT__EXECUTION__GRANULARITY=layer); it then applies to every mode that supports it.
+    granularity: dict[ModeName, Granularity] = Field(default_factory=dict)
+
+    @field_validator("granularity", mode="before")
+    @classmethod
+    def _one_value_for_every_mode(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in ALL_GRANULARITIES:
+            return {mode: value for mode in get_args(ModeName) if value in granularities_of(mode)}
+        return value
+
+    def granularity_of(self, mode: str) -> str:
+        return self.granularity.get(mode, "node")  # type: ignore[call-overload]
 
 
 class Settings(_Section):
@@ -191,6 +209,13 @@ def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...
             if not getattr(getattr(settings, section), key):
                 where = _source_of(("execution", "enabled_modes"), sources)
                 problems.append(f"{dotted}: required because mode {mode} is enabled [enabled in {where}]")
+    for mode, granularity in settings.execution.granularity.items():
+        if granularity not in granularities_of(mode):
+            where = _source_of(("execution", "granularity", mode), sources)
+            supported = ", ".join(granularities_of(mode))
+            problems.append(
+                f"execution.granularity.{mode}: {granularity!r} is not possible here; use {supported} [{where}]"
+            )
     return problems
 
 

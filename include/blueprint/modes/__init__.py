@@ -50,18 +50,20 @@ def mode_module(mode: str) -> ModuleType:
 
 
 def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
-    """The dbt project as one task per dbt node, run in `mode`; None when the mode is disabled."""
+    """The dbt project run in `mode`, one task per node, model, layer or the whole project as
+    execution.granularity says; None when the mode is disabled."""
     module = mode_module(mode)
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
+    granularity = config.execution.granularity_of(mode)
+    if granularity in ("layer", "project"):
+        return _grouped_dag(dag_id, mode, config, granularity)
     return module.build(dag_id, config)
 
 
 def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
     """The whole project as one `dbt build` task, run in `mode`; None when the mode is disabled."""
-    from include.blueprint import cosmos_configs
-
     module = mode_module(mode)
     if not hasattr(module, "build_operator"):
         raise BlueprintConfigError(
@@ -70,10 +72,20 @@ def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
-    # The task does not read the manifest, but a stale one means the deployed code is inconsistent.
-    cosmos_configs.project_config(config)
-    operator_class, arguments = module.build_operator(config)
-    description = f"jaffle_shop: the whole project in one `dbt build` task ({mode})"
-    with DAG(**cosmos_configs.dag_arguments(dag_id, config, description)) as dag:
-        operator_class(task_id="dbt_build", **arguments)
-    return dag
+    return _grouped_dag(dag_id, mode, config, "project")
+
+
+def _grouped_dag(dag_id: str, mode: str, config: Settings, granularity: str) -> DAG:
+    """`dbt build` tasks that each run a layer, or one that runs the whole project."""
+    from include.blueprint import cosmos_configs
+    from include.blueprint import granularity as grouping
+
+    # A stale manifest means the deployed code is inconsistent, even where no task reads it.
+    manifest = cosmos_configs.project_config(config).manifest_path
+    layers = grouping.plan_layers(grouping.read_manifest(manifest)) if granularity == "layer" else None
+    operator_class, arguments = MODES[mode].build_operator(config)
+    what = "one `dbt build` task per layer" if layers else "the whole project in one `dbt build` task"
+    description = f"jaffle_shop: {what} ({mode})"
+    return grouping.build_grouped_dag(
+        cosmos_configs.dag_arguments(dag_id, config, description), operator_class, arguments, layers
+    )

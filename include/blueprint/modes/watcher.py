@@ -17,9 +17,10 @@ DESCRIPTION = "jaffle_shop: one dbt build on the worker, one task per dbt node w
 
 
 def build(dag_id: str, settings: Settings) -> DbtDag:
+    executable, environment = cosmos_configs.dbt_command(settings)
     execution = ExecutionConfig(
         execution_mode=ExecutionMode.WATCHER,
         invocation_mode=cosmos_configs.DBT_INVOCATION,
-        dbt_executable_path=settings.dbt.executable,
+        dbt_executable_path=executable,
     )
-    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution)
+    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, {"env": environment})

@@ -1,0 +1,163 @@
+"""The warm dbt server (include/blueprint/warm_dbt) behaves like dbt itself, for real: same output,
+same exit codes, same marts, concurrent commands, a killed caller stops its dbt, and the server
+never holds a caller's credentials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from include.blueprint.cosmos_configs import WARM_DBT
+from tests.conftest import actual_marts, dbt_env, expected_marts, query
+from tools.local_env import DBT_BIN
+from tools.postgres import ConnectionSettings
+
+pytestmark = pytest.mark.integration
+SCHEMA = "warm_dbt"
+
+
+@pytest.fixture
+def warm_env(postgres: ConnectionSettings, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a task calling the warm client; its own TMPDIR gives it its own server."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**dbt_env(postgres, SCHEMA), "WARM_DBT_EXECUTABLE": str(DBT_BIN / "dbt"), "TMPDIR": str(temp)}
+    yield env
+    for server in _server_pids(temp):
+        os.kill(server, signal.SIGTERM)
+
+
+def _server_pids(temp: Path) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", f"warm_dbt/server.py {temp}"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _dbt(executable: Path, project: Path, env: dict[str, str], *args: str, target: Path) -> subprocess.CompletedProcess:
+    command = [str(executable), "--no-use-colors", *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    return subprocess.run(
+        [*command, "--target-path", str(target), "--log-path", str(target)],
+        env=env, capture_output=True, text=True, timeout=300, cwd=project,
+    )  # fmt: skip
+
+
+def test_a_warm_build_gives_the_same_marts_and_output_as_dbt(
+    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    first = _dbt(WARM_DBT, jaffle_project, warm_env, "build", target=tmp_path / "first")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert "Completed successfully" in first.stdout
+    assert "PASS=35" in first.stdout
+    assert actual_marts(postgres, SCHEMA) == expected_marts(scale=1)
+    assert len(_server_pids(Path(warm_env["TMPDIR"]))) == 1  # the first command started it
+    second = _dbt(WARM_DBT, jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "ls")
+    direct = _dbt(DBT_BIN / "dbt", jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "d")
+    assert second.returncode == direct.returncode == 0
+    assert second.stdout.splitlines()[-5:] == direct.stdout.splitlines()[-5:]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("run", "--select", "stg_orders"), 1),  # a model fails: its seed is not in this schema
+        (("show", "--inline", "select 1 / 0"), 2),  # dbt stops on the error
+        (("run", "--threads", "nope"), 2),  # dbt refuses the command
+    ],
+)
+def test_exit_codes_are_dbts_own(
+    jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], code: int
+) -> None:
+    env = {**warm_env, "POSTGRES_SCHEMA": "warm_dbt_empty"}
+    warm = _dbt(WARM_DBT, jaffle_project, env, *args, target=tmp_path / "warm")
+    direct = _dbt(DBT_BIN / "dbt", jaffle_project, env, *args, target=tmp_path / "direct")
+    assert (warm.returncode, direct.returncode) == (code, code), warm.stdout[-2000:] + warm.stderr[-2000:]
+    assert "leaked" not in warm.stdout + warm.stderr
+
+
+def test_concurrent_commands_each_get_their_own_dbt(
+    jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    commands = [
+        subprocess.Popen(
+            [
+                str(WARM_DBT),
+                "show",
+                "--inline",
+                f"select {n} as n",
+                "--project-dir",
+                str(jaffle_project),
+                "--profiles-dir",
+                str(jaffle_project),
+                "--target-path",
+                str(tmp_path / str(n)),
+                "--log-path",
+                str(tmp_path / str(n)),
+            ],
+            env=warm_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=jaffle_project,
+        )
+        for n in range(4)
+    ]
+    outputs = [command.communicate(timeout=300)[0] for command in commands]
+    assert [command.returncode for command in commands] == [0] * 4
+    for n, output in enumerate(outputs):
+        assert f"| {n} |" in output.replace("|  ", "| ").replace("  |", " |") or f" {n} " in output.splitlines()[-1]
+    assert len(_server_pids(Path(warm_env["TMPDIR"]))) == 1
+
+
+def test_a_killed_caller_stops_its_dbt_and_its_query(
+    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    marker = "warm_dbt_kill_test"
+    caller = subprocess.Popen(
+        [str(WARM_DBT), "show", "--inline", f"select pg_sleep(60) as {marker}", "--project-dir", str(jaffle_project),
+         "--profiles-dir", str(jaffle_project), "--target-path", str(tmp_path), "--log-path", str(tmp_path)],
+        env=warm_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=jaffle_project,
+        start_new_session=True,  # as Cosmos starts dbt; it stops it with killpg
+    )  # fmt: skip
+    sleeping = f"select count(*) from pg_stat_activity where query like '%{marker}%' and pid <> pg_backend_pid()"
+    deadline = time.monotonic() + 60
+    while query(postgres, sleeping)[0][0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert query(postgres, sleeping)[0][0] == 1, "the query never started"
+    os.killpg(caller.pid, signal.SIGTERM)
+    caller.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while query(postgres, sleeping)[0][0] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert query(postgres, sleeping)[0][0] == 0, "the killed task's query kept running"
+
+
+def test_the_server_never_holds_a_callers_password(
+    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = _dbt(WARM_DBT, jaffle_project, warm_env, "ls", target=tmp_path)
+    assert result.returncode == 0
+    temp = Path(warm_env["TMPDIR"])
+    (server,) = _server_pids(temp)
+    environment = Path(f"/proc/{server}/environ").read_bytes()
+    assert postgres.password.encode() not in environment
+    assert b"POSTGRES_" not in environment
+    (log,) = (temp / f"warm-dbt-{os.getuid()}").glob("*.log")
+    assert postgres.password not in log.read_text()
+
+
+def test_warm_dbt_off_runs_dbt_itself(jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path) -> None:
+    result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT": "0"}, "ls", target=tmp_path)
+    assert result.returncode == 0
+    assert "jaffle_shop.marts.customers" in result.stdout
+    assert _server_pids(Path(warm_env["TMPDIR"])) == []
+
+
+def test_a_missing_real_dbt_is_named(jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path) -> None:
+    result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT_EXECUTABLE": "/nowhere/dbt"}, "ls", target=tmp_path)
+    assert result.returncode == 1
+    assert "WARM_DBT_EXECUTABLE must name the real dbt executable (got '/nowhere/dbt')" in result.stderr
