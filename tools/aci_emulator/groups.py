@@ -29,7 +29,10 @@ def now() -> str:
 
 
 def _docker(*args: str, env: dict[str, str] | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    except FileNotFoundError:  # no Docker CLI: the API still answers, groups fail as an image pull would
+        return subprocess.CompletedProcess(["docker", *args], 127, "", "docker: command not found")
 
 
 @dataclass
