@@ -23,13 +23,14 @@ from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS
 from tests.integration.test_local_dags import run_dag_process
-from tools.aci_emulator import AciEmulator
+from tools.aci_emulator import SUBSCRIPTION, AciEmulator
 from tools.local_env import airflow_env, migrate_metadata_db
 from tools.postgres import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]
 
 RESOURCE_GROUP = "rg-blueprint-e2e"
+REGISTRY = "blueprintacr"
 ACI_DAG = "jaffle_shop_azure_container_instance"
 ACI_SINGLE_TASK_DAG = "jaffle_shop_azure_container_instance_single_task"
 
@@ -56,7 +57,7 @@ def aci_env(
     aci: AciEmulator, image: str, home: Path, postgres: ConnectionSettings, schema: str, **extra: str
 ) -> dict[str, str]:
     overrides = {**aci_overrides(image), "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema, **extra}
-    env = airflow_env(home, load_settings(overrides), postgres)
+    env = airflow_env(home, load_settings({k: v for k, v in overrides.items() if k.startswith("BLUEPRINT")}), postgres)
     env.update(overrides)
     # The test-only difference from production: where Azure is, and which identity signs in.
     env.update(aci.client_env())
@@ -99,18 +100,34 @@ def rendered_fields(home: Path) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def registry_env(image: str) -> dict[str, str]:
+    """The image from an (emulated) Azure Container Registry, reached through a passwordless registry
+    connection: the provider lists the registry's credentials with the managed identity."""
+    connection = {"conn_type": "azure_container_registry", "login": REGISTRY, "host": f"{REGISTRY}.azurecr.io",
+                  "extra": {"subscription_id": SUBSCRIPTION, "resource_group": RESOURCE_GROUP}}  # fmt: skip
+    return {
+        "BLUEPRINT__RUNTIME__IMAGE": f"{REGISTRY}.azurecr.io/{image}",
+        "BLUEPRINT__RUNTIME__REGISTRY_CONN_ID": "acr",
+        "AIRFLOW_CONN_ACR": json.dumps(connection),
+    }
+
+
 @pytest.mark.parametrize(
-    ("dag_id", "expected_tasks"),
-    [(ACI_DAG, dict.fromkeys(JAFFLE_SHOP_TASKS, "success")), (ACI_SINGLE_TASK_DAG, {"dbt_build": "success"})],
+    ("dag_id", "expected_tasks", "from_registry"),
+    [
+        (ACI_DAG, dict.fromkeys(JAFFLE_SHOP_TASKS, "success"), False),
+        (ACI_SINGLE_TASK_DAG, {"dbt_build": "success"}, True),
+    ],
 )
 def test_aci_dag_builds_the_same_marts_and_leaves_nothing(
     jaffle_project: Path, aci: AciEmulator, dbt_image: str, postgres: ConnectionSettings, tmp_path: Path,
-    dag_id: str, expected_tasks: dict[str, str],
+    dag_id: str, expected_tasks: dict[str, str], from_registry: bool,
 ) -> None:  # fmt: skip
     schema = f"e2e_{'aci_single' if dag_id == ACI_SINGLE_TASK_DAG else 'aci'}"
     home = tmp_path / "airflow"
     since = len(aci.history())
-    summary, logs = run_dag_process(dag_id, aci_env(aci, dbt_image, home, postgres, schema))
+    extra = registry_env(dbt_image) if from_registry else {}
+    summary, logs = run_dag_process(dag_id, aci_env(aci, dbt_image, home, postgres, schema, **extra))
     assert summary["tasks"] == expected_tasks, (summary, logs[-3000:])
     assert actual_marts(postgres, schema) == expected_marts(scale=1)
 
@@ -122,6 +139,9 @@ def test_aci_dag_builds_the_same_marts_and_leaves_nothing(
     assert {request["flow"] for request in aci.requests()} == {"managed_identity"}
 
     assert_password_only_as_secure_value(groups, postgres.password)
+    if from_registry:
+        (credential,) = groups[0]["received"]["properties"]["imageRegistryCredentials"]
+        assert (credential["server"], credential["username"]) == (f"{REGISTRY}.azurecr.io", REGISTRY)
     assert "Container had exit code: 0" in logs
     assert postgres.password not in logs
     rendered = rendered_fields(home)

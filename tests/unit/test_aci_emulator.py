@@ -243,3 +243,39 @@ def test_the_registry_hook_gets_its_password_passwordlessly(emulator: AciEmulato
     credential = AzureContainerRegistryHook("acr_unit").connection
     assert (credential.server, credential.username) == ("blueprintacr.azurecr.io", "blueprintacr")
     assert credential.password == "pw-blueprintacr-emulated"
+
+
+def test_an_acr_image_needs_the_registry_credential(emulator: AciEmulator) -> None:
+    """ACI refuses a group whose registry image it cannot pull; the credential from listCredentials
+    (what the registry hook fetches) is the one that works."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.containerinstance.models import ImageRegistryCredential
+
+    hook = _aci_hook()
+    group = _container_group("s3cr3t-value")
+    group.containers[0].image = "blueprintacr.azurecr.io/dbt-runtime:1"
+    with pytest.raises(HttpResponseError, match="InaccessibleImage"):
+        hook.connection.container_groups.begin_create_or_update("rg", "dbt-unit-2", group)
+    password = emulator.store.registry_password("blueprintacr")
+    group.image_registry_credentials = [
+        ImageRegistryCredential(server="blueprintacr.azurecr.io", username="blueprintacr", password=password)
+    ]
+    hook.create_or_update("rg", "dbt-unit-2", group)
+    returned = hook.get_state("rg", "dbt-unit-2").image_registry_credentials[0]
+    assert (returned.server, returned.password) == ("blueprintacr.azurecr.io", None)  # never echoed back
+    hook.delete("rg", "dbt-unit-2")
+
+
+@pytest.mark.parametrize(
+    ("image", "registry", "local"),
+    [
+        ("blueprintacr.azurecr.io/team/dbt-runtime:1", "blueprintacr.azurecr.io", "team/dbt-runtime:1"),
+        ("airflow-dbt-blueprint/dbt-runtime:local", None, "airflow-dbt-blueprint/dbt-runtime:local"),
+        ("dbt-runtime:1", None, "dbt-runtime:1"),
+        ("ghcr.io/team/dbt:1", None, "ghcr.io/team/dbt:1"),
+    ],
+)
+def test_registry_images_map_to_local_images(image: str, registry: str | None, local: str) -> None:
+    from tools.aci_emulator.groups import local_image, registry_of
+
+    assert (registry_of(image), local_image(image)) == (registry, local)

@@ -22,6 +22,18 @@ from tools.aci_emulator.rules import ApiError, check_group, check_group_name
 
 PROVIDER = "Microsoft.ContainerInstance"
 LABEL = "aci-emulator"
+REGISTRY_SUFFIX = ".azurecr.io"
+
+
+def registry_of(image: str) -> str | None:
+    """The Azure Container Registry an image reference names (`<name>.azurecr.io/...`), if any."""
+    first, _, rest = image.partition("/")
+    return first.lower() if rest and first.lower().endswith(REGISTRY_SUFFIX) else None
+
+
+def local_image(image: str) -> str:
+    """The local Docker image that stands in for an ACR image: the reference without its registry."""
+    return image.partition("/")[2] if registry_of(image) else image
 
 
 def now() -> str:
@@ -143,7 +155,33 @@ class GroupStore:
         self.instance = instance or uuid.uuid4().hex[:8]
         self._groups: dict[tuple[str, str, str], Group] = {}
         self._history: list[dict[str, Any]] = []
+        self._registry_passwords: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def registry_password(self, registry: str) -> str:
+        """The admin password `listCredentials` hands out for an emulated Azure Container Registry."""
+        with self._lock:
+            return self._registry_passwords.setdefault(registry.lower(), f"pw-{registry.lower()}-emulated")
+
+    def _check_registry_access(self, name: str, body: dict[str, Any]) -> None:
+        """ACR images need a matching registry credential, checked when the group is created."""
+        credentials = {
+            (credential.get("server") or "").lower(): credential
+            for credential in body["properties"].get("imageRegistryCredentials") or []
+        }
+        for container in body["properties"]["containers"]:
+            image = container["properties"]["image"]
+            server = registry_of(image)
+            if server is None:
+                continue
+            credential = credentials.get(server, {})
+            registry = server.removesuffix(REGISTRY_SUFFIX)
+            if credential.get("username") != registry or credential.get("password") != self.registry_password(registry):
+                raise ApiError(
+                    400, "InaccessibleImage",
+                    f"The image '{image}' in container group '{name}' is not accessible. "
+                    "Please check the image and registry credential.",
+                )  # fmt: skip
 
     @staticmethod
     def _key(subscription: str, resource_group: str, name: str) -> tuple[str, str, str]:
@@ -156,6 +194,7 @@ class GroupStore:
     def put(self, subscription: str, resource_group: str, name: str, body: Any) -> tuple[Group, bool]:
         check_group_name(name)
         check_group(body)
+        self._check_registry_access(name, body)
         containers = [
             Container(spec["name"], copy.deepcopy(spec["properties"]), self._docker_name(name, spec["name"]))
             for spec in body["properties"]["containers"]
@@ -245,7 +284,7 @@ class GroupStore:
             return
         for container in group.containers:
             container.event("Pulling", f'pulling image "{container.spec["image"]}"')
-            if _docker("image", "inspect", container.spec["image"]).returncode != 0:
+            if _docker("image", "inspect", local_image(container.spec["image"])).returncode != 0:
                 container.detail_status = "ImagePullBackOff"
                 container.event("Failed", f'Failed to pull image "{container.spec["image"]}"', "Warning")
                 group.provisioning_state = "Failed"
@@ -280,9 +319,9 @@ class GroupStore:
         for variable in variables:
             args += ["--env", variable]
         if command:  # ACI's command replaces the image's ENTRYPOINT, as Kubernetes' does
-            args += ["--entrypoint", command[0], spec["image"], *command[1:]]
+            args += ["--entrypoint", command[0], local_image(spec["image"]), *command[1:]]
         else:
-            args.append(spec["image"])
+            args.append(local_image(spec["image"]))
         result = _docker(*args, env={**os.environ, **variables})
         if result.returncode != 0:
             container.detail_status = "Error"

@@ -57,7 +57,6 @@ class EmulatorServer(ThreadingHTTPServer):
     ) -> None:
         super().__init__(address, Handler)
         self.store, self.identities, self.tls = store, identities, tls
-        self.registry_passwords: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []  # method, host, path, auth flow: what the SDK sent
         self.lock = threading.Lock()
 
@@ -183,8 +182,7 @@ class Handler(BaseHTTPRequestHandler):
         elif route == "operation" and method == "GET":
             self._send(200, store.operation(params["op"]))
         elif route == "registry" and method == "POST":
-            with self.server.lock:
-                password = self.server.registry_passwords.setdefault(params["name"], f"pw-{params['name']}-emulated")
+            password = store.registry_password(params["name"])
             self._send(200, {"username": params["name"], "passwords": [{"name": "password", "value": password}]})
         else:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on '{path}'.")
