@@ -155,6 +155,22 @@ class LocalAirflow:
             time.sleep(1)
         raise RuntimeError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
 
+    def run_spans(self, dag_id: str) -> dict[str, tuple[float, float]]:
+        """run_id -> (start, end) in epoch seconds, for the finished runs of a DAG."""
+        rows = self._query(
+            "select run_id, extract(epoch from start_date), extract(epoch from end_date) from dag_run "
+            "where dag_id = %s and end_date is not null",
+            dag_id,
+        )
+        return {run_id: (float(start), float(end)) for run_id, start, end in rows}
+
+    def clear(self, dag_id: str, task_regex: str) -> None:
+        """Clear the matching task instances and their downstream tasks, as the UI's Clear does."""
+        command = ["tasks", "clear", dag_id, "--task-regex", task_regex, "--downstream", "--yes"]
+        result = subprocess.run([str(AIRFLOW_BIN / "airflow"), *command], env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"could not clear {dag_id} {task_regex}: {result.stderr.strip()[-500:]}")
+
     def run(self, dag_id: str, timeout: float = 900) -> RunResult:
         self.wait_for_dag(dag_id)
         return self.wait(dag_id, self.trigger(dag_id), timeout)

@@ -36,6 +36,18 @@ JAFFLE_SHOP_TASKS = {
     "orders.test": {"orders.run"},
 }
 
+# The same with granularity model (the local default): each model's `dbt build` runs its tests.
+JAFFLE_SHOP_MODEL_TASKS = {
+    "raw_customers_seed_build": set(),
+    "raw_orders_seed_build": set(),
+    "raw_payments_seed_build": set(),
+    "stg_customers_model_build": {"raw_customers_seed_build"},
+    "stg_orders_model_build": {"raw_orders_seed_build"},
+    "stg_payments_model_build": {"raw_payments_seed_build"},
+    "customers_model_build": {"stg_customers_model_build", "stg_orders_model_build", "stg_payments_model_build"},
+    "orders_model_build": {"stg_orders_model_build", "stg_payments_model_build"},
+}
+
 
 @pytest.fixture(scope="module")
 def dagbag(jaffle_project: Path) -> DagBag:
@@ -84,10 +96,10 @@ def test_ownership_tags_and_retry_policy(dagbag: DagBag, dag_id: str) -> None:
         assert task.retry_delay.total_seconds() == policy.retry_delay_seconds, task.task_id
 
 
-def test_local_dag_renders_every_dbt_node_in_dependency_order(dagbag: DagBag) -> None:
+def test_local_dag_renders_every_model_with_its_tests_in_dependency_order(dagbag: DagBag) -> None:
     dag = dagbag.dags["jaffle_shop_local"]
     rendered = {task_id: set(task.upstream_task_ids) for task_id, task in dag.task_dict.items()}
-    assert rendered == JAFFLE_SHOP_TASKS
+    assert rendered == JAFFLE_SHOP_MODEL_TASKS
 
 
 def test_single_task_dag_is_one_dbt_build(dagbag: DagBag) -> None:

@@ -39,6 +39,8 @@ def all_modes(jaffle_project: Path) -> Iterator[DagBag]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BLUEPRINT_ENV", "all-modes")
         patch.setenv("AIRFLOW_CONN_JAFFLE_SHOP_POSTGRES", json.dumps(CONNECTION))
+        # The matrix compares per-node rendering; tests/dags/test_granularity.py covers the others.
+        patch.setenv("BLUEPRINT__EXECUTION__GRANULARITY", "node")
         from include.blueprint.settings import settings
 
         settings.cache_clear()

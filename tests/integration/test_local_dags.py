@@ -15,7 +15,7 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
-from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
 from tools.local_env import airflow_env, migrate_metadata_db
 from tools.postgres import ConnectionSettings, free_port
 
@@ -52,7 +52,7 @@ def test_local_per_node_dag_builds_the_marts(
 ) -> None:
     summary = _run_dag("jaffle_shop_local", _env_for(airflow_home, postgres, "e2e_local"))
     assert summary["state"] == "success", summary
-    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_TASKS, "success")
+    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_MODEL_TASKS, "success")
     assert actual_marts(postgres, "e2e_local") == expected_marts(scale=1)
 
 
@@ -81,7 +81,7 @@ def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: P
         assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
         assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
         assert "jaffle_shop_local: success" in result.stdout
-        assert f"tasks: {len(JAFFLE_SHOP_TASKS)} success" in result.stdout
+        assert f"tasks: {len(JAFFLE_SHOP_MODEL_TASKS)} success" in result.stdout
         assert "mart customers: 100 rows (ok)" in result.stdout
         assert "mart orders: 99 rows (ok)" in result.stdout
     subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
-from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS, JAFFLE_SHOP_TASKS
 from tests.integration.test_local_dags import _run_dag
 from tools.airflow_services import LocalAirflow
 from tools.local_env import airflow_env, migrate_metadata_db
@@ -32,7 +32,7 @@ def test_virtualenv_mode_builds_the_same_marts(
     env = _dev_env(tmp_path / "airflow", postgres, "e2e_virtualenv")
     migrate_metadata_db(env)
     summary = _run_dag("jaffle_shop_virtualenv", env)
-    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_TASKS, "success"), summary
+    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_MODEL_TASKS, "success"), summary
     assert actual_marts(postgres, "e2e_virtualenv") == expected_marts(scale=1)
 
 

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -308,6 +309,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A stopped benchmark must still stop its Airflow services and PostgreSQL (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     try:
         report = run_benchmark(args)

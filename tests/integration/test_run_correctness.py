@@ -1,0 +1,85 @@
+"""Speed does not cost correctness, under a real scheduler (LocalAirflow) with the shipped defaults:
+a failing model fails its own task and only what depends on it, and rerunning just that task after
+the fix completes the run; a second run of a DAG waits for the first instead of overlapping it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from include.blueprint.settings import load_settings
+from tests.conftest import actual_marts, expected_marts
+from tools.airflow_services import LocalAirflow
+from tools.local_env import airflow_env
+from tools.manifest import parse_project
+from tools.postgres import ConnectionSettings, LocalPostgres
+
+pytestmark = pytest.mark.integration
+BROKEN = "where no_such_column = 1"
+
+
+@pytest.fixture
+def project_copy(jaffle_project: Path, tmp_path: Path) -> Path:
+    """A copy of jaffle_shop the test may break; its manifest is parsed from the copy."""
+    copy = tmp_path / "jaffle_shop"
+    shutil.copytree(jaffle_project, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    parse_project(copy)
+    return copy
+
+
+def _set_orders_broken(project: Path, broken: bool) -> None:
+    model = project / "models" / "marts" / "orders.sql"
+    sql = model.read_text().replace(f" {BROKEN}", "")
+    if broken:
+        sql = sql.replace("from {{ ref('stg_orders') }}", f"from {{{{ ref('stg_orders') }}}} {BROKEN}", 1)
+        assert BROKEN in sql, "orders.sql no longer reads stg_orders the way this test breaks it"
+    model.write_text(sql)
+    parse_project(project)  # as a developer would run `make manifest`
+
+
+def _env(tmp_path: Path, postgres: ConnectionSettings, project: Path, schema: str) -> dict[str, str]:
+    env = airflow_env(tmp_path / "airflow", load_settings(), postgres)
+    env.update({
+        "BLUEPRINT__DBT__PROJECT_DIR": str(project),
+        "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema,
+        "BLUEPRINT__DAGS__RETRIES": "0",  # the failure must stay a failure within the test
+    })  # fmt: skip
+    return env
+
+
+def test_a_failing_model_fails_only_its_task_and_reruns_alone(
+    project_copy: Path, postgres_server: LocalPostgres, postgres: ConnectionSettings, tmp_path: Path
+) -> None:
+    _set_orders_broken(project_copy, broken=True)
+    env = _env(tmp_path, postgres, project_copy, "e2e_rerun")
+    with LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_rerun_test")) as airflow:
+        failed = airflow.run("jaffle_shop_local")
+        assert failed.state == "failed", failed
+        orders_task = next(
+            task for task, state in failed.tasks.items() if task.startswith("orders") and state == "failed"
+        )
+        not_successful = {task: state for task, state in failed.tasks.items() if state != "success"}
+        downstream = {task: "upstream_failed" for task in failed.tasks if task.startswith("orders.test")}
+        assert not_successful == {orders_task: "failed", **downstream}
+        _set_orders_broken(project_copy, broken=False)
+        airflow.clear("jaffle_shop_local", f"^{orders_task.split('.')[0]}")
+        rerun = airflow.wait("jaffle_shop_local", failed.run_id)
+    assert rerun.state == "success", rerun
+    assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
+
+
+def test_a_second_run_waits_for_the_first(
+    jaffle_project: Path, postgres_server: LocalPostgres, postgres: ConnectionSettings, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, postgres, jaffle_project, "e2e_overlap")
+    with LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_overlap_test")) as airflow:
+        airflow.wait_for_dag("jaffle_shop_local")
+        run_ids = [airflow.trigger("jaffle_shop_local") for _ in range(2)]
+        results = [airflow.wait("jaffle_shop_local", run_id) for run_id in run_ids]
+        spans = airflow.run_spans("jaffle_shop_local")
+    assert [result.state for result in results] == ["success", "success"], results
+    (first_start, first_end), (second_start, _) = sorted(spans[run_id] for run_id in run_ids)
+    assert second_start >= first_end > first_start, "the two runs overlapped"
+    assert actual_marts(postgres, "e2e_overlap") == expected_marts(scale=1)
