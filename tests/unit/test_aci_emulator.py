@@ -279,3 +279,19 @@ def test_registry_images_map_to_local_images(image: str, registry: str | None, l
     from tools.aci_emulator.groups import local_image, registry_of
 
     assert (registry_of(image), local_image(image)) == (registry, local)
+
+
+def test_the_aci_benchmark_runs_each_granularity_against_one_baseline() -> None:
+    from tools.bench.aci import BASELINE, key, parse_args, variants_for
+
+    args = parse_args(["--startup-delays", "0,12.5", "--granularities", "node,project", "--env", "A=1"])
+    assert (args.startup_delays, args.granularities, args.env) == ([0.0, 12.5], ["node", "project"], {"A": "1"})
+    variants = variants_for(["jaffle_shop_azure_container_instance", BASELINE], args.granularities, args.env)
+    assert [key(variant) for variant in variants] == [
+        "jaffle_shop_azure_container_instance[node]",
+        "jaffle_shop_azure_container_instance[project]",
+        BASELINE,
+    ]
+    assert variants[1].env == {"A": "1", "BLUEPRINT__EXECUTION__GRANULARITY": "project"}
+    with pytest.raises(SystemExit):
+        parse_args(["--granularities", "per-folder"])
