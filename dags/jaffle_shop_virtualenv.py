@@ -1,4 +1,4 @@
-"""jaffle_shop as an Airflow DAG with one task per dbt node, run on the Airflow
+"""jaffle_shop as an Airflow DAG with one task per dbt model and its tests, run on the Airflow
 worker, in a dbt venv Cosmos builds and caches.
 
 Shown only where execution.enabled_modes includes virtualenv; see include/blueprint/modes/virtualenv.py.

@@ -83,6 +83,10 @@ class ExecutionSettings(_Section):
     # Per mode: how many dbt nodes one task runs. One value for all modes is allowed too (e.g.
     # BLUEPRINT__EXECUTION__GRANULARITY=layer); it then applies to every mode that supports it.
     granularity: dict[ModeName, Granularity] = Field(default_factory=dict)
+    # watcher mode: its per-node tasks wait for the producer's report on their node. Deferred,
+    # they free their worker slot but resume only through the triggerer and a second task start.
+    watcher_deferrable: bool
+    watcher_poke_seconds: float = Field(gt=0, le=60)
 
     @field_validator("granularity", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tools.bench import common, scheduler
 from tools.bench.common import BenchError, Summary
 from tools.bench.run import BASELINE, DagVariant, failure_reason, ratios_to_baseline, select_variants
@@ -221,3 +222,21 @@ def test_service_env_applies_overrides_last_and_rejects_malformed_ones(tmp_path:
     assert env["BLUEPRINT__DAGS__SCHEDULE"] == "null"
     with pytest.raises(BenchError, match="KEY=VALUE"):
         scheduler.service_env(database, None, ["NO_EQUALS_SIGN"])
+
+
+def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_project: Path) -> None:
+    import runpy
+
+    from include.blueprint.cosmos_configs import WARM_DBT
+
+    levers = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "lever_dags.py"))
+    assert set(levers["LEVERS"]) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("lever_")}
+    cosmos_defaults = levers["lever_local_cosmos_defaults"]
+    assert len(cosmos_defaults.tasks) == 13  # per node
+    assert all(task.dbt_executable_path.endswith(".venvs/dbt/bin/dbt") for task in cosmos_defaults.tasks)
+    assert levers["lever_local_node_warm"].tasks[0].dbt_executable_path == str(WARM_DBT)
+    consumers = [t for t in levers["lever_watcher_cosmos_defaults"].tasks if t.task_id != "dbt_producer_watcher"]
+    assert {(t.deferrable, t.poke_interval) for t in consumers} == {(True, 10)}
+    assert [t.task_id for t in levers["lever_local_layer"].tasks] == [
+        "dbt_build_seeds", "dbt_build_staging", "dbt_build_marts"
+    ]  # fmt: skip

@@ -254,13 +254,14 @@ def ensure_fresh_manifest(project_dir: Path) -> None:
         parse_project(project_dir)
 
 
-def prepare_jaffle_shop() -> Path:
-    """dbt/jaffle_shop with seed files (the default data when there are none) and a fresh manifest."""
+def prepare_jaffle_shop(scale: int | None = None) -> Path:
+    """dbt/jaffle_shop with a fresh manifest, and seed files: generated at `scale` when given,
+    else the default data when there are none."""
     from tools.generate_data import generate
 
     project_dir = REPO_ROOT / "dbt" / "jaffle_shop"
-    if not any((project_dir / "seeds").glob("*.csv")):
-        generate(project_dir / "seeds")
+    if scale is not None or not any((project_dir / "seeds").glob("*.csv")):
+        generate(project_dir / "seeds", scale=scale or 1)
     ensure_fresh_manifest(project_dir)
     return project_dir
 

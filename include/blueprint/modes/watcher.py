@@ -23,4 +23,8 @@ def build(dag_id: str, settings: Settings) -> DbtDag:
         invocation_mode=cosmos_configs.DBT_INVOCATION,
         dbt_executable_path=executable,
     )
-    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, {"env": environment})
+    consumers = {
+        "deferrable": settings.execution.watcher_deferrable,
+        "poke_interval": settings.execution.watcher_poke_seconds,
+    }
+    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, {"env": environment, **consumers})

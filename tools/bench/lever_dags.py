@@ -1,0 +1,28 @@
+"""Airflow DAGs for the run benchmark: the shipped DAGs with one lever turned back, to show what each
+lever is worth side by side. tools.bench.scheduler copies this file into its dags folder next to
+the shipped DAG files; it is not a DAG file of the deployment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from include.blueprint.modes import build_dbt_dag, build_single_task_dag
+from include.blueprint.settings import load_settings
+
+PLAIN_DBT = {"BLUEPRINT__DBT__WARM_START": "false"}
+COSMOS_WATCHER = {
+    "BLUEPRINT__EXECUTION__WATCHER_DEFERRABLE": "true",
+    "BLUEPRINT__EXECUTION__WATCHER_POKE_SECONDS": "10",
+}
+# dag_id -> (builder, mode, settings that differ from the shipped defaults)
+LEVERS = {
+    "lever_local_cosmos_defaults": (build_dbt_dag, "local", {"BLUEPRINT__EXECUTION__GRANULARITY": "node", **PLAIN_DBT}),
+    "lever_local_node_warm": (build_dbt_dag, "local", {"BLUEPRINT__EXECUTION__GRANULARITY": "node"}),
+    "lever_local_layer": (build_dbt_dag, "local", {"BLUEPRINT__EXECUTION__GRANULARITY": "layer"}),
+    "lever_single_task_plain_dbt": (build_single_task_dag, "local", PLAIN_DBT),
+    "lever_watcher_cosmos_defaults": (build_dbt_dag, "watcher", {**PLAIN_DBT, **COSMOS_WATCHER}),
+}
+for dag_id, (builder, mode, overrides) in LEVERS.items():
+    environment = {**os.environ, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local, watcher]", **overrides}
+    globals()[dag_id] = builder(dag_id, mode, load_settings(environment))
