@@ -71,7 +71,12 @@ TEST_BEHAVIORS = {"node": TestBehavior.AFTER_EACH, "model": TestBehavior.BUILD}
 
 def render_config(granularity: str = "node") -> RenderConfig:
     return RenderConfig(
-        load_method=LoadMode.DBT_MANIFEST, invocation_mode=DBT_INVOCATION, test_behavior=TEST_BEHAVIORS[granularity]
+        load_method=LoadMode.DBT_MANIFEST,
+        invocation_mode=DBT_INVOCATION,
+        test_behavior=TEST_BEHAVIORS[granularity],
+        # A test reading two models (relationships) gets its own task after both; in either model's
+        # task it would run before the other model is built, against a stale or missing table.
+        should_detach_multiple_parents_tests=True,
     )
 
 

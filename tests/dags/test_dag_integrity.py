@@ -19,7 +19,11 @@ from tests.conftest import REPO_ROOT
 DAGS_DIR = REPO_ROOT / "dags"
 EXPECTED_DAG_IDS = {"jaffle_shop_local", "jaffle_shop_local_single_task"}
 
-# jaffle_shop rendered by Cosmos: seeds, then each model's run and its tests, in dbt's order.
+# jaffle_shop rendered by Cosmos per node: seeds, each model's run then its tests, in dbt's order.
+# A test that reads two models (relationships) is its own task after both.
+REL_STG_ORDERS = "relationships_stg_orders_customer_id__customer_id__ref_stg_customers__test"
+REL_STG_PAYMENTS = "relationships_stg_payments_order_id__order_id__ref_stg_orders__test"
+REL_ORDERS = "relationships_orders_customer_id__customer_id__ref_customers__test"
 JAFFLE_SHOP_TASKS = {
     "raw_customers_seed": set(),
     "raw_orders_seed": set(),
@@ -30,12 +34,14 @@ JAFFLE_SHOP_TASKS = {
     "stg_orders.test": {"stg_orders.run"},
     "stg_payments.run": {"raw_payments_seed"},
     "stg_payments.test": {"stg_payments.run"},
+    REL_STG_ORDERS: {"stg_customers.test", "stg_orders.test"},
+    REL_STG_PAYMENTS: {"stg_orders.test", "stg_payments.test"},
     "customers.run": {"stg_customers.test", "stg_orders.test", "stg_payments.test"},
     "customers.test": {"customers.run"},
     "orders.run": {"stg_orders.test", "stg_payments.test"},
     "orders.test": {"orders.run"},
+    REL_ORDERS: {"customers.test", "orders.test"},
 }
-
 # The same with granularity model (the local default): each model's `dbt build` runs its tests.
 JAFFLE_SHOP_MODEL_TASKS = {
     "raw_customers_seed_build": set(),
@@ -44,8 +50,11 @@ JAFFLE_SHOP_MODEL_TASKS = {
     "stg_customers_model_build": {"raw_customers_seed_build"},
     "stg_orders_model_build": {"raw_orders_seed_build"},
     "stg_payments_model_build": {"raw_payments_seed_build"},
+    REL_STG_ORDERS: {"stg_customers_model_build", "stg_orders_model_build"},
+    REL_STG_PAYMENTS: {"stg_orders_model_build", "stg_payments_model_build"},
     "customers_model_build": {"stg_customers_model_build", "stg_orders_model_build", "stg_payments_model_build"},
     "orders_model_build": {"stg_orders_model_build", "stg_payments_model_build"},
+    REL_ORDERS: {"customers_model_build", "orders_model_build"},
 }
 
 

@@ -71,7 +71,7 @@ def test_every_granularity_builds_every_node_after_its_parents(
 
 def test_coarser_granularities_have_fewer_tasks() -> None:
     counts = {g: len(build_dbt_dag("x", "local", _settings(g)).task_ids) for g in ("node", "model", "layer", "project")}
-    assert counts == {"node": 13, "model": 8, "layer": 3, "project": 1}
+    assert counts == {"node": 16, "model": 11, "layer": 3, "project": 1}
 
 
 def test_layer_tasks_select_their_folder_with_cautious_indirect_selection() -> None:

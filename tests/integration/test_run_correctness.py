@@ -45,6 +45,7 @@ def _env(tmp_path: Path, postgres: ConnectionSettings, project: Path, schema: st
         "BLUEPRINT__DBT__PROJECT_DIR": str(project),
         "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema,
         "BLUEPRINT__DAGS__RETRIES": "0",  # the failure must stay a failure within the test
+        "BLUEPRINT__DAGS__SCHEDULE": "null",  # only the runs the test triggers
     })  # fmt: skip
     return env
 

@@ -232,7 +232,7 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
     levers = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "lever_dags.py"))
     assert set(levers["LEVERS"]) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("lever_")}
     cosmos_defaults = levers["lever_local_cosmos_defaults"]
-    assert len(cosmos_defaults.tasks) == 13  # per node
+    assert len(cosmos_defaults.tasks) == 16  # per node
     assert all(task.dbt_executable_path.endswith(".venvs/dbt/bin/dbt") for task in cosmos_defaults.tasks)
     assert levers["lever_local_node_warm"].tasks[0].dbt_executable_path == str(WARM_DBT)
     consumers = [t for t in levers["lever_watcher_cosmos_defaults"].tasks if t.task_id != "dbt_producer_watcher"]
