@@ -9,11 +9,13 @@ Airflow's own start and end dates.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,12 +166,23 @@ class LocalAirflow:
         )
         return {run_id: (float(start), float(end)) for run_id, start, end in rows}
 
-    def clear(self, dag_id: str, task_regex: str) -> None:
-        """Clear the matching task instances and their downstream tasks, as the UI's Clear does."""
-        command = ["tasks", "clear", dag_id, "--task-regex", task_regex, "--downstream", "--yes"]
-        result = subprocess.run([str(AIRFLOW_BIN / "airflow"), *command], env=self.env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"could not clear {dag_id} {task_regex}: {result.stderr.strip()[-500:]}")
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], downstream: bool = True) -> list[str]:
+        """Clear task instances of a run (and their downstream tasks), as the UI's Clear does; the
+        REST API takes exact task ids (the CLI's --task-regex matches substrings in Airflow 3.3)."""
+        body = {"dag_run_id": run_id, "task_ids": task_ids, "include_downstream": downstream, "dry_run": False}
+        cleared = self._api("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", body)["task_instances"]
+        return sorted(ti["task_id"] for ti in cleared)
+
+    def _api(self, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+        base = f"http://127.0.0.1:{self.port}"
+        with urllib.request.urlopen(f"{base}/auth/token", timeout=30) as response:  # all users are admins here
+            token = json.load(response)["access_token"]
+        request = urllib.request.Request(
+            base + path, data=json.dumps(body).encode() if body is not None else None, method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
 
     def run(self, dag_id: str, timeout: float = 900) -> RunResult:
         self.wait_for_dag(dag_id)

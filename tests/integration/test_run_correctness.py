@@ -11,7 +11,8 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
-from tools.airflow_services import LocalAirflow
+from tests.dags.test_dag_integrity import REL_ORDERS
+from tools.airflow_services import LocalAirflow, RunResult
 from tools.local_env import airflow_env
 from tools.manifest import parse_project
 from tools.postgres import ConnectionSettings, LocalPostgres
@@ -50,24 +51,48 @@ def _env(tmp_path: Path, postgres: ConnectionSettings, project: Path, schema: st
     return env
 
 
+def _airflow_with_broken_orders(
+    tmp_path: Path, postgres_server: LocalPostgres, postgres: ConnectionSettings, project: Path, name: str
+) -> LocalAirflow:
+    _set_orders_broken(project, broken=True)
+    env = _env(tmp_path, postgres, project, "e2e_rerun")
+    env["BLUEPRINT__EXECUTION__ENABLED_MODES"] = "[local, watcher]"
+    return LocalAirflow(tmp_path / "airflow", env, postgres_server.database(f"airflow_rerun_{name}"))  # fmt: skip
+
+
+def _not_successful(run: RunResult) -> dict[str, str]:
+    return {task: state for task, state in run.tasks.items() if state != "success"}
+
+
 def test_a_failing_model_fails_only_its_task_and_reruns_alone(
     project_copy: Path, postgres_server: LocalPostgres, postgres: ConnectionSettings, tmp_path: Path
 ) -> None:
-    _set_orders_broken(project_copy, broken=True)
-    env = _env(tmp_path, postgres, project_copy, "e2e_rerun")
-    with LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_rerun_test")) as airflow:
-        failed = airflow.run("jaffle_shop_local")
-        assert failed.state == "failed", failed
-        orders_task = next(
-            task for task, state in failed.tasks.items() if task.startswith("orders") and state == "failed"
-        )
-        not_successful = {task: state for task, state in failed.tasks.items() if state != "success"}
-        downstream = {task: "upstream_failed" for task in failed.tasks if task.startswith("orders.test")}
-        assert not_successful == {orders_task: "failed", **downstream}
+    with _airflow_with_broken_orders(tmp_path, postgres_server, postgres, project_copy, "local") as airflow:
+        run = airflow.run("jaffle_shop_local")
+        assert _not_successful(run) == {"orders_model_build": "failed", REL_ORDERS: "upstream_failed"}
         _set_orders_broken(project_copy, broken=False)
-        airflow.clear("jaffle_shop_local", f"^{orders_task.split('.')[0]}")
-        rerun = airflow.wait("jaffle_shop_local", failed.run_id)
-    assert rerun.state == "success", rerun
+        assert airflow.clear("jaffle_shop_local", run.run_id, ["orders_model_build"]) == sorted(_not_successful(run))
+        run = airflow.wait("jaffle_shop_local", run.run_id)
+    assert run.state == "success", run
+    assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
+
+
+def test_watcher_shows_a_failing_model_as_its_task_and_reruns_it_alone(
+    project_copy: Path, postgres_server: LocalPostgres, postgres: ConnectionSettings, tmp_path: Path
+) -> None:
+    with _airflow_with_broken_orders(tmp_path, postgres_server, postgres, project_copy, "watcher") as airflow:
+        run = airflow.run("jaffle_shop_watcher")
+        # The producer's `dbt build` fails with the model. Cosmos also reports a test that reads two
+        # models (relationships) in each model's test task, so customers.test fails with it.
+        assert _not_successful(run) == {
+            "dbt_producer_watcher": "failed", "orders.run": "failed", "orders.test": "upstream_failed",
+            "customers.test": "failed", REL_ORDERS: "upstream_failed",
+        }  # fmt: skip
+        _set_orders_broken(project_copy, broken=False)
+        # A retried consumer runs its own model, alone (Cosmos's watcher retry).
+        airflow.clear("jaffle_shop_watcher", run.run_id, ["orders.run"], downstream=False)
+        run = airflow.wait("jaffle_shop_watcher", run.run_id)
+    assert run.tasks["orders.run"] == "success", run
     assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
 
 
