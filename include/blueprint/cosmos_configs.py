@@ -69,14 +69,14 @@ def dbt_command(settings: Settings) -> tuple[str, dict[str, str]]:
 TEST_BEHAVIORS = {"node": TestBehavior.AFTER_EACH, "model": TestBehavior.BUILD}
 
 
-def render_config(granularity: str = "node") -> RenderConfig:
+def render_config(granularity: str = "node", *, detach_shared_tests: bool = True) -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
         invocation_mode=DBT_INVOCATION,
         test_behavior=TEST_BEHAVIORS[granularity],
         # A test reading two models (relationships) gets its own task after both; in either model's
         # task it would run before the other model is built, against a stale or missing table.
-        should_detach_multiple_parents_tests=True,
+        should_detach_multiple_parents_tests=detach_shared_tests,
     )
 
 
@@ -96,7 +96,9 @@ def cosmos_dag(
         **dag_arguments(dag_id, settings, description),
         project_config=project_config(settings, in_container=in_container),
         profile_config=None if in_container else profile_config(settings),
-        render_config=render_config(settings.execution.granularity_of(mode)),
+        # The watcher's producer runs every test after its models; Cosmos 1.15 never reports a
+        # detached test to its task, which would then wait forever.
+        render_config=render_config(settings.execution.granularity_of(mode), detach_shared_tests=mode != "watcher"),
         execution_config=execution_config,
         operator_args=operator_args or {},
     )

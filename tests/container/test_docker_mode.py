@@ -9,7 +9,7 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
-from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
 from tests.integration.test_local_dags import _run_dag, run_dag_process
 from tools.local_env import airflow_env, migrate_metadata_db
 from tools.postgres import ConnectionSettings
@@ -40,10 +40,10 @@ def test_docker_mode_dag_builds_the_same_marts(
 ) -> None:
     env = _env(docker_mode_env, tmp_path / "airflow", postgres, "e2e_docker")
     summary, logs = run_dag_process("jaffle_shop_docker", env)
-    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_TASKS, "success"), summary
+    assert summary["tasks"] == dict.fromkeys(JAFFLE_SHOP_MODEL_TASKS, "success"), summary
     assert actual_marts(postgres, "e2e_docker") == expected_marts(scale=1)
     # The password reached every container (the marts exist) yet appears nowhere in the task logs.
-    assert "Running command: ['dbt', 'run', '--select', 'fqn:jaffle_shop.staging.stg_customers']" in logs
+    assert "Running command: ['dbt', 'build', '--select', 'fqn:jaffle_shop.staging.stg_customers'" in logs
     assert postgres.password not in logs
 
 

@@ -42,6 +42,11 @@ JAFFLE_SHOP_TASKS = {
     "orders.test": {"orders.run"},
     REL_ORDERS: {"customers.test", "orders.test"},
 }
+# The watcher DAG per node: its producer's `dbt build` runs shared tests after both models, and
+# each model's test task reports them.
+JAFFLE_SHOP_WATCHER_TASKS = {
+    task_id: upstream for task_id, upstream in JAFFLE_SHOP_TASKS.items() if not task_id.startswith("relationships_")
+}
 # The same with granularity model (the local default): each model's `dbt build` runs its tests.
 JAFFLE_SHOP_MODEL_TASKS = {
     "raw_customers_seed_build": set(),

@@ -20,7 +20,7 @@ from airflow.sdk.execution_time.context import ConnectionAccessor
 
 from include.blueprint.names import NAME_RULE
 from tests.conftest import REPO_ROOT
-from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS, JAFFLE_SHOP_WATCHER_TASKS
 
 PASSWORD = "pw-Zq81-not-for-logs"
 CONNECTION = {"conn_type": "postgres", "host": "db.internal", "port": 6432, "login": "dbt_runner",
@@ -94,7 +94,9 @@ def test_every_mode_renders_the_same_nodes_and_dependencies(all_modes: DagBag, m
 
 def test_watcher_adds_only_its_producer_in_front(all_modes: DagBag) -> None:
     dag = all_modes.dags["jaffle_shop_watcher"]
-    expected = {task_id: upstream or {"dbt_producer_watcher"} for task_id, upstream in JAFFLE_SHOP_TASKS.items()}
+    expected = {
+        task_id: upstream or {"dbt_producer_watcher"} for task_id, upstream in JAFFLE_SHOP_WATCHER_TASKS.items()
+    }
     expected["dbt_producer_watcher"] = set()
     assert {task_id: set(task.upstream_task_ids) for task_id, task in dag.task_dict.items()} == expected
 

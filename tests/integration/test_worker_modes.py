@@ -10,7 +10,7 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
-from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS, JAFFLE_SHOP_TASKS
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS, JAFFLE_SHOP_WATCHER_TASKS
 from tests.integration.test_local_dags import _run_dag
 from tools.airflow_services import LocalAirflow
 from tools.local_env import airflow_env, migrate_metadata_db
@@ -43,5 +43,5 @@ def test_watcher_mode_under_a_real_scheduler_builds_the_same_marts(
     with LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_watcher_test")) as airflow:
         result = airflow.run("jaffle_shop_watcher")
     assert result.state == "success", result
-    assert result.tasks == dict.fromkeys([*JAFFLE_SHOP_TASKS, "dbt_producer_watcher"], "success")
+    assert result.tasks == dict.fromkeys([*JAFFLE_SHOP_WATCHER_TASKS, "dbt_producer_watcher"], "success")
     assert actual_marts(postgres, "e2e_watcher") == expected_marts(scale=1)
