@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler image bench-image clean
+.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image bench-image clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,8 +56,11 @@ bench: venvs ## Benchmarks: DAG render time (manifest vs dbt ls) and run time (p
 	@$(AIRFLOW_PY) -m tools.bench.render
 	@$(AIRFLOW_PY) -m tools.bench.run
 
-bench-scheduler: venvs ## Run time under a real scheduler + triggerer: per-node, watcher and single-task DAGs
-	@$(AIRFLOW_PY) -m tools.bench.scheduler
+bench-scheduler: venvs ## Run time under a real scheduler: shipped DAGs against lever DAGs (ARGS="--scale 100" or "--models 100")
+	@$(AIRFLOW_PY) -m tools.bench.scheduler $(ARGS)
+
+bench-aci: venvs ## The ACI DAGs against the local ACI emulator: each granularity at several cold starts (needs Docker)
+	@$(AIRFLOW_PY) -m tools.bench.aci $(ARGS)
 
 image: venvs ## Build the dbt runtime image (starts a Docker engine first where it can)
 	@bash ci/build-image.sh
