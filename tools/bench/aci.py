@@ -14,7 +14,6 @@ run the emulator must hold no container group.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -174,12 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.SubprocessError) as error:  # fmt: skip
         print(f"error: {common.one_line(error)}", file=sys.stderr)
         return 1
-    report["bytecode"] = common.bytecode_state()
-    print(common.describe_bytecode(report["bytecode"]))
-    report["total_seconds"] = time.monotonic() - started
-    report["load_average_at_end"] = os.getloadavg()
-    common.write_json(RESULT_FILE, report)
-    print(f"wrote {common.display_path(RESULT_FILE)}; ACI benchmark took {report['total_seconds']:.0f} s")
+    common.finish_report(report, started, RESULT_FILE, "ACI")
     return 0
 
 

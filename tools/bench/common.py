@@ -266,6 +266,16 @@ def prepare_jaffle_shop(scale: int | None = None) -> Path:
     return project_dir
 
 
+def finish_report(report: dict[str, Any], started: float, path: Path, name: str) -> None:
+    """Add the bytecode state, the duration and the load to a benchmark's report, print, and save it."""
+    report["bytecode"] = bytecode_state()
+    print(describe_bytecode(report["bytecode"]))
+    report["total_seconds"] = time.monotonic() - started
+    report["load_average_at_end"] = os.getloadavg()
+    write_json(path, report)
+    print(f"wrote {display_path(path)}; {name} benchmark took {report['total_seconds']:.0f} s")
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")

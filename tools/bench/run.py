@@ -10,7 +10,6 @@ throwaway PostgreSQL, the DAGs alternating so drifting machine load hits all of 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -140,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {common.one_line(error)}", file=sys.stderr)
         return 1
     print_report(report["dags"], report["ratios"])
-    report["bytecode"] = common.bytecode_state()
-    print(common.describe_bytecode(report["bytecode"]))
-    report["total_seconds"] = time.monotonic() - started
-    report["load_average_at_end"] = os.getloadavg()
-    common.write_json(RESULT_FILE, report)
-    print(f"wrote {common.display_path(RESULT_FILE)}; run benchmark took {report['total_seconds']:.0f} s")
+    common.finish_report(report, started, RESULT_FILE, "run")
     return 0
 
 

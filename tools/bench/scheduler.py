@@ -364,12 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {common.one_line(error)}", file=sys.stderr)
         return 1
     print_report(report)
-    report["bytecode"] = common.bytecode_state()
-    print(common.describe_bytecode(report["bytecode"]))
-    report["total_seconds"] = time.monotonic() - started
-    report["load_average_at_end"] = os.getloadavg()
-    common.write_json(args.output, report)
-    print(f"wrote {common.display_path(args.output)}; scheduler benchmark took {report['total_seconds']:.0f} s")
+    common.finish_report(report, started, args.output, "scheduler")
     return 0 if report["same_marts"] else 1
 
 
