@@ -40,9 +40,12 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _docker(*args: str, env: dict[str, str] | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess:
+def _docker(
+    *args: str, env: dict[str, str] | None = None, timeout: float | None = 120, merge_stderr: bool = False
+) -> subprocess.CompletedProcess:
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT if merge_stderr else subprocess.PIPE}
     try:
-        return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+        return subprocess.run(["docker", *args], **streams, text=True, env=env, timeout=timeout)
     except FileNotFoundError:  # no Docker CLI: the API still answers, groups fail as an image pull would
         return subprocess.CompletedProcess(["docker", *args], 127, "", "docker: command not found")
 
@@ -253,8 +256,8 @@ class GroupStore:
             raise ApiError(404, "ContainerNotFound", f"The container '{container}' was not found in '{name}'.")
         if found.start_time is None:
             return ""
-        result = _docker("logs", *(["--tail", str(tail)] if tail else []), found.docker_name)
-        return result.stdout + result.stderr
+        # One stream, in the order the container wrote it, as ACI's log API returns it.
+        return _docker("logs", *(["--tail", str(tail)] if tail else []), found.docker_name, merge_stderr=True).stdout
 
     def groups(self) -> list[dict[str, Any]]:
         with self._lock:

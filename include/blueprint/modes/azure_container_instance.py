@@ -3,16 +3,30 @@ creates in Azure Container Instances and deletes afterwards (Cosmos's ACI guide,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import InjectSecrets, plain_environment, secret_variable_names
+from include.blueprint.modes._aci_logs import follow_whole_log
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
 from include.blueprint.settings import Settings
 
 DESCRIPTION = "jaffle_shop: one Azure Container Instances container group per dbt node"
+
+
+@dataclass(frozen=True)
+class PrepareContainerGroup:
+    """ACI's `pre_execute` hook: the secrets as secure values, and a log follower that loses no line
+    (the group is deleted when the task ends, so its log lives only in the Airflow task log)."""
+
+    inject_secrets: InjectSecrets
+
+    def __call__(self, context: dict[str, Any]) -> None:
+        self.inject_secrets(context)
+        follow_whole_log(context["task"])
 
 
 def operator_args(settings: Settings) -> dict[str, Any]:
@@ -27,7 +41,7 @@ def operator_args(settings: Settings) -> dict[str, Any]:
         "env": plain_environment(settings),
         # Only the names travel in the DAG; the values are added at run time as secure values.
         "secured_variables": secret_variable_names(),
-        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "environment_variables"),
+        "pre_execute": PrepareContainerGroup(InjectSecrets(settings.warehouse.conn_id, "environment_variables")),
         "cpu": runtime.cpu,
         "memory_in_gb": runtime.memory_gb,
         "os_type": aci.os_type,

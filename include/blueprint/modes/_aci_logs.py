@@ -1,0 +1,46 @@
+"""Follow an ACI container's log without losing lines.
+
+The Azure provider's operator polls the whole log tail every second and prints what is new by
+looking for the last line it printed, searching from the end. dbt repeats lines within a second
+(its blank "12:00:01  " separators), so when a poll happened to end on such a line, the next
+poll resumed after its *last* repeat and silently dropped everything in between: for a failed
+model, the error message. The operator then deletes the group, so those lines were gone.
+
+This follower remembers the previous tail instead of one line, and prints what follows the
+longest overlap of the two tails: exact while the log is shorter than the tail (1,000 lines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def unseen_lines(previous: Sequence[str], current: Sequence[str]) -> list[str]:
+    """The lines of `current` not already in `previous`, both tails of the same growing log."""
+    if not current:
+        return []
+    for start, line in enumerate(previous):
+        overlap = len(previous) - start
+        if line == current[0] and overlap <= len(current) and list(current[:overlap]) == list(previous[start:]):
+            return list(current[overlap:])
+    return list(current)
+
+
+def follow_whole_log(operator: Any) -> None:
+    """Replace the operator's `_log_last` (used for the log and the events) with this follower.
+
+    The provider threads `_log_last`'s return value back into its next call, so returning the whole
+    tail rather than its last line needs no other change.
+    """
+    if not callable(getattr(operator, "_log_last", None)):
+        raise TypeError(f"{type(operator).__name__} has no _log_last: the ACI log follower needs updating")
+
+    def log_unseen(lines: Sequence[str] | None, previous: Sequence[str] | None) -> Sequence[str] | None:
+        if not lines:  # an empty answer says nothing about what was printed already
+            return previous
+        for line in unseen_lines(previous or [], lines):
+            operator.log.info(line.rstrip())
+        return list(lines)
+
+    operator._log_last = log_unseen
