@@ -81,17 +81,6 @@ def dbt_env(database: ConnectionSettings, schema: str) -> dict[str, str]:
     return {**os.environ, **connection.as_env(), **QUIET_DBT}
 
 
-def query(database: ConnectionSettings, sql: str) -> list[tuple]:
-    import psycopg2
-
-    with psycopg2.connect(
-        host=database.host, port=database.port, user=database.user,
-        password=database.password, dbname=database.database,
-    ) as connection, connection.cursor() as cursor:  # fmt: skip
-        cursor.execute(sql)
-        return cursor.fetchall()
-
-
 MART_FIGURES = (
     "customers_rows", "customers_with_orders", "max_number_of_orders", "customer_lifetime_value_total",
     "orders_rows", "orders_amount_total", "first_order_date", "most_recent_order_date",
@@ -100,12 +89,11 @@ MART_FIGURES = (
 
 def actual_marts(database: ConnectionSettings, schema: str) -> dict[str, object]:
     """The same figures as tools.generate_data.expected_marts, read from the built marts."""
-    customers = query(
-        database,
+    customers = database.query(
         f"select count(*), count(*) filter (where number_of_orders > 0), max(number_of_orders),"
         f" sum(customer_lifetime_value) from {schema}.customers",
     )[0]
-    orders = query(database, f"select count(*), sum(amount), min(order_date), max(order_date) from {schema}.orders")[0]
+    orders = database.query(f"select count(*), sum(amount), min(order_date), max(order_date) from {schema}.orders")[0]
     return {
         "customers_rows": customers[0],
         "customers_with_orders": customers[1],

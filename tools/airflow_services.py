@@ -113,14 +113,7 @@ class LocalAirflow:
 
     # -- runs --------------------------------------------------------------------------------
     def _query(self, sql: str, *params: object) -> list[tuple]:
-        import psycopg2
-
-        with psycopg2.connect(
-            host=self.metadata.host, port=self.metadata.port, user=self.metadata.user,
-            password=self.metadata.password, dbname=self.metadata.database,
-        ) as connection, connection.cursor() as cursor:  # fmt: skip
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return self.metadata.query(sql, *params)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Wait until the DAG processor has serialised `dag_id` (so it can be triggered)."""

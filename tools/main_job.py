@@ -91,17 +91,7 @@ def run_dag(env: dict[str, str]) -> dict[str, object]:
 
 
 def mart_counts(settings: ConnectionSettings, schema: str) -> dict[str, int]:
-    import psycopg2
-
-    counts = {}
-    with psycopg2.connect(
-        host=settings.host, port=settings.port, user=settings.user,
-        password=settings.password, dbname=settings.database, connect_timeout=5,
-    ) as connection, connection.cursor() as cursor:  # fmt: skip
-        for mart in ("customers", "orders"):
-            cursor.execute(f'select count(*) from "{schema}"."{mart}"')
-            counts[mart] = cursor.fetchone()[0]
-    return counts
+    return {mart: settings.query(f'select count(*) from "{schema}"."{mart}"')[0][0] for mart in ("customers", "orders")}
 
 
 def print_summary(summary: dict[str, object], counts: dict[str, int], expected: dict[str, int]) -> None:

@@ -17,8 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 SUPERUSER = "jaffle"
 DATABASE = "jaffle_shop"
@@ -49,6 +51,19 @@ class ConnectionSettings:
             "POSTGRES_DATABASE": self.database,
             "POSTGRES_SCHEMA": self.schema,
         }
+
+    def connect(self, **options: Any) -> Any:
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.database, **options
+        )
+
+    def query(self, statement: str, *params: object) -> list[tuple]:
+        """Run one statement in its own connection, committed, and return its rows if it has any."""
+        with closing(self.connect()) as connection, connection, connection.cursor() as cursor:
+            cursor.execute(statement, params or None)
+            return cursor.fetchall() if cursor.description else []
 
 
 def find_bin_dir() -> Path:
@@ -255,10 +270,7 @@ def wait_until_reachable(settings: ConnectionSettings, timeout: float = 10.0) ->
     deadline = time.monotonic() + timeout
     while True:
         try:
-            psycopg2.connect(
-                host=settings.host, port=settings.port, user=settings.user,
-                password=settings.password, dbname=settings.database, connect_timeout=5,
-            ).close()  # fmt: skip
+            settings.connect(connect_timeout=5).close()
             return
         except psycopg2.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

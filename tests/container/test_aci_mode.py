@@ -185,13 +185,8 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[dict[s
 def blocked_orders(postgres: ConnectionSettings) -> Iterator[str]:
     """A schema whose raw_orders is locked by an open transaction: stg_orders' container blocks on
     it for as long as the test wants, so the timeout and the kill hit a group that is Running."""
-    import psycopg2
-
     schema = "e2e_aci_blocked"
-    connection = psycopg2.connect(
-        host=postgres.host, port=postgres.port, user=postgres.user,
-        password=postgres.password, dbname=postgres.database,
-    )  # fmt: skip
+    connection = postgres.connect()
     with connection.cursor() as cursor:
         cursor.execute(f"drop schema if exists {schema} cascade; create schema {schema}")
         cursor.execute(f"create table {schema}.raw_orders (id int, user_id int, order_date date, status text)")

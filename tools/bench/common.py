@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.local_env import LOCAL_DIR, REPO_ROOT
-from tools.postgres import ConnectionSettings, LocalPostgres, free_port, wait_until_reachable
+from tools.postgres import LocalPostgres, free_port, wait_until_reachable
 
 BENCH_DIR = LOCAL_DIR / "bench"
 BENCH_AIRFLOW_HOME = BENCH_DIR / "airflow"
@@ -279,17 +279,6 @@ def finish_report(report: dict[str, Any], started: float, path: Path, name: str)
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def sql(database: ConnectionSettings, statement: str) -> list[tuple]:
-    import psycopg2
-
-    with psycopg2.connect(
-        host=database.host, port=database.port, user=database.user,
-        password=database.password, dbname=database.database,
-    ) as connection, connection.cursor() as cursor:  # fmt: skip
-        cursor.execute(statement)
-        return cursor.fetchall() if cursor.description else []
 
 
 @contextmanager

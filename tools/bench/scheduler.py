@@ -188,10 +188,8 @@ def service_env(server_settings: ConnectionSettings, dags_folder: Path | None, o
 
 def marts(database: ConnectionSettings, schema: str) -> dict[str, list[Any]]:
     """Rows and a content hash of every relation dbt built: equal across DAGs means the same result."""
-    relations = common.sql(
-        database, f"select table_name from information_schema.tables where table_schema = '{schema}'"
-    )
-    return {name: list(common.sql(database, MART_FINGERPRINT.format(schema, name))[0]) for (name,) in sorted(relations)}
+    relations = database.query(f"select table_name from information_schema.tables where table_schema = '{schema}'")
+    return {name: list(database.query(MART_FINGERPRINT.format(schema, name))[0]) for (name,) in sorted(relations)}
 
 
 def task_rows(airflow: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -234,7 +232,7 @@ def benchmark(airflow: Any, variants: list[DagVariant], repeat: int, database: C
     runs: dict[str, list[dict[str, Any]]] = {variant.dag_id: [] for variant in variants}
     # Parallel seed tasks race on `create schema if not exists` when the schema is missing (Postgres
     # raises a duplicate key error): runs start from the steady state, the schema and the last marts.
-    common.sql(database, f"create schema if not exists {schema}")
+    database.query(f"create schema if not exists {schema}")
     for variant in variants:
         airflow.wait_for_dag(variant.dag_id)
     for rep in range(repeat):
