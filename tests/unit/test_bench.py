@@ -240,3 +240,21 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
     assert [t.task_id for t in levers["lever_local_layer"].tasks] == [
         "dbt_build_seeds", "dbt_build_staging", "dbt_build_marts"
     ]  # fmt: skip
+
+
+def test_aci_dags_have_one_dag_per_granularity_with_the_planned_tasks(
+    jaffle_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    from tools.bench import aci
+
+    for key, value in aci.OVERRIDES.items():
+        monkeypatch.setenv(key, value)
+    dags = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "aci_dags.py"))
+    task_counts = {name: len(dags[name].tasks) for name in ("aci_node", "aci_model", "aci_layer", "aci_project")}
+    assert task_counts == {"aci_node": 16, "aci_model": 11, "aci_layer": 3, "aci_project": 1}
+    assert [task.task_id for task in dags[aci.SCHEDULER_BASELINE].tasks] == ["dbt_build"]
+    operators = {type(task).__name__ for name in task_counts for task in dags[name].tasks}
+    assert operators == {"DbtBuildAzureContainerInstanceOperator", "DbtRunAzureContainerInstanceOperator",
+                         "DbtSeedAzureContainerInstanceOperator", "DbtTestAzureContainerInstanceOperator"}  # fmt: skip

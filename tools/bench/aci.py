@@ -7,16 +7,23 @@ emulator whose start-up delay stands in for ACI's cold start (real ACI: 30-60 s 
 Variants alternate within a repetition so drifting machine load hits all of them alike. After every
 run the emulator must hold no container group.
 
+With `--scheduler` the DAGs run under a real scheduler instead (LocalAirflow: LocalExecutor, tasks
+in parallel), each granularity a DAG of its own from tools/bench/aci_dags.py; a run's time is
+Airflow's dag_run start to end. This is the setting the README's wall-time model predicts.
+
     python -m tools.bench.aci [--repeat 3] [--startup-delays 0,10] [--granularities node,model,layer,project]
         [--dags jaffle_shop_azure_container_instance,jaffle_shop_azure_container_instance_single_task] [--env K=V]
+        [--scheduler]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from include.blueprint.manifest import ManifestNotReady
@@ -26,13 +33,15 @@ from tools.aci_emulator import AciEmulator
 from tools.bench import common
 from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, BenchError, DagVariant
 from tools.bench.run import run_once
+from tools.generate_data import expected_marts
 from tools.local_env import airflow_env, migrate_metadata_db
-from tools.postgres import PostgresError
+from tools.postgres import ConnectionSettings, LocalPostgres, PostgresError
 
 RESULT_FILE = BENCH_DIR / "aci.json"
 IMAGE = "airflow-dbt-blueprint/dbt-runtime:local"
 ACI_DAG = "jaffle_shop_azure_container_instance"
 BASELINE = "jaffle_shop_azure_container_instance_single_task"
+SCHEDULER_BASELINE = "aci_single_task"  # tools/bench/aci_dags.py
 DEFAULT_DAGS = f"{ACI_DAG},{BASELINE}"
 CONN_ID = "azure_container_instances"
 OVERRIDES = {
@@ -99,6 +108,49 @@ def benchmark_delay(
     }
 
 
+def benchmark_delay_under_scheduler(
+    delay: float, granularities: list[str], repeat: int, database: ConnectionSettings, server: LocalPostgres
+) -> dict[str, Any]:
+    """Every granularity's DAG and the single-task DAG in one LocalAirflow, each run `repeat` times."""
+    from tools.airflow_services import LocalAirflow
+    from tools.bench import scheduler
+
+    variants = [DagVariant(f"aci_{granularity}", f"granularity {granularity}") for granularity in granularities]
+    variants.append(DagVariant(SCHEDULER_BASELINE, "one `dbt build` task (the baseline)"))
+    shutil.rmtree(scheduler.HOME, ignore_errors=True)  # fresh logs and dags folder
+    dags_folder = scheduler.HOME / "dags"
+    dags_folder.mkdir(parents=True)
+    shutil.copy(Path(__file__).with_name("aci_dags.py"), dags_folder / "aci_dags.py")
+    with AciEmulator(startup_delay=delay) as aci:
+        env = {**scheduler.service_env(database, dags_folder, []), **OVERRIDES, "BLUEPRINT__DAGS__RETRIES": "0"}
+        env.update({**aci.client_env(), **aci.connection_env(CONN_ID)})
+        schema = load_settings({k: v for k, v in env.items() if k.startswith("BLUEPRINT")}).warehouse.target_schema
+        airflow = LocalAirflow(scheduler.HOME, env, server.database(f"airflow_aci_{len(aci.history())}_{delay:g}"))
+        print(f"bench: ACI emulator on {aci.url}, start-up delay {delay:g} s, under a real scheduler", flush=True)
+        try:
+            airflow.start()
+            runs = scheduler.benchmark(airflow, variants, repeat, database, schema)
+        finally:
+            airflow.stop()
+        if aci.groups():
+            raise BenchError(f"{len(aci.groups())} container group(s) left in the emulator")
+    results = scheduler.summarize(variants, runs)
+    return {"dags": results, "ratios": common.ratios_to_baseline(results, SCHEDULER_BASELINE, ("run",)),
+            "same_marts": scheduler.same_marts(results, expected_marts())}  # fmt: skip
+
+
+def print_scheduler_report(delay: float, report: dict[str, Any]) -> None:
+    rows = [
+        [name, str(result["tasks"]), str(result["run"]["runs"]),
+         common.format_min_median(common.Summary(**result["run"])),
+         common.format_ratio(report["ratios"].get(name, {}).get("run"))]
+        for name, result in report["dags"].items()
+    ]  # fmt: skip
+    print(f"\nACI emulator start-up delay {delay:g} s; real scheduler, Airflow's dag_run start to end")
+    print(common.format_table(["DAG", "tasks", "runs", "min/median s", f"/ {SCHEDULER_BASELINE}"], rows))
+    print(f"marts equal across every run and as generated: {common.verdict(report['same_marts'])}")
+
+
 def print_report(delay: float, results: dict[str, dict[str, Any]], ratios: dict[str, dict[str, float | None]]) -> None:
     rows = [
         [
@@ -126,6 +178,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="BLUEPRINT__EXECUTION__GRANULARITY values for the per-node DAG (default: all)",
     )  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for every run")
+    parser.add_argument("--scheduler", action="store_true", help="run under a real scheduler instead of dag.test()")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1 (3 or more for a meaningful median)")
@@ -150,8 +203,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     variants = variants_for(dag_ids, args.granularities, args.env)
     settings = load_settings(OVERRIDES)
     common.prepare_jaffle_shop()
-    report: dict[str, Any] = {"repeat": args.repeat, "image": IMAGE, "delays": {}}
+    report: dict[str, Any] = {"repeat": args.repeat, "image": IMAGE, "runner": "dag.test", "delays": {}}
     with common.throwaway_postgres() as server:
+        if args.scheduler:
+            report["runner"] = "scheduler"
+            for delay in args.startup_delays:
+                result = benchmark_delay_under_scheduler(
+                    delay, args.granularities, args.repeat, server.settings(), server
+                )
+                print_scheduler_report(delay, result)
+                report["delays"][f"{delay:g}"] = {"startup_delay": delay, **result}
+            return report
         env = {**airflow_env(BENCH_AIRFLOW_HOME, settings, server.settings()), **OVERRIDES}
         # A failed task is not retried after retry_delay (60 s): the run fails and the bench says so.
         env["BLUEPRINT__DAGS__RETRIES"] = "0"
