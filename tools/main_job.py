@@ -91,7 +91,10 @@ def run_dag(env: dict[str, str]) -> dict[str, object]:
 
 
 def mart_counts(settings: ConnectionSettings, schema: str) -> dict[str, int]:
-    return {mart: settings.query(f'select count(*) from "{schema}"."{mart}"')[0][0] for mart in ("customers", "orders")}
+    counts = settings.query(
+        f'select (select count(*) from "{schema}".customers), (select count(*) from "{schema}".orders)'
+    )
+    return dict(zip(("customers", "orders"), counts[0], strict=True))
 
 
 def print_summary(summary: dict[str, object], counts: dict[str, int], expected: dict[str, int]) -> None:

@@ -55,12 +55,16 @@ class ConnectionSettings:
     def connect(self, **options: Any) -> Any:
         import psycopg2
 
+        options.setdefault("connect_timeout", 10)  # an unreachable host fails instead of hanging
         return psycopg2.connect(
             host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.database, **options
         )
 
     def query(self, statement: str, *params: object) -> list[tuple]:
-        """Run one statement in its own connection, committed, and return its rows if it has any."""
+        """Run one statement in its own connection, committed, and return its rows if it has any.
+
+        With params, write a literal % as %%; without, the statement is sent as written."""
+        # `with connection` commits (or rolls back); `closing` then closes the connection.
         with closing(self.connect()) as connection, connection, connection.cursor() as cursor:
             cursor.execute(statement, params or None)
             return cursor.fetchall() if cursor.description else []

@@ -145,7 +145,7 @@ def test_aci_sends_the_password_as_a_secured_variable(all_modes: DagBag) -> None
     assert _without_airflow_context(task.environment_variables) == {**PLAIN_ENV, "POSTGRES_PASSWORD": PASSWORD}
     assert task.secured_variables == ["POSTGRES_PASSWORD"]
     assert "_log_last" in vars(task)  # the log follower (tests/unit/test_aci_logs.py) replaced the provider's
-    assert (task.cpu, task.memory_in_gb, task.remove_on_error) == (1.0, 2.0, True)
+    assert (task.cpu, task.memory_in_gb, task.remove_on_error, task.deferrable) == (1.0, 2.0, True, False)
     assert NAME_RULE.match(task.name)
     assert len(task.name) <= 63
 

@@ -97,19 +97,31 @@ def test_a_tail_that_slides_past_the_start_prints_only_new_lines(monkeypatch) ->
 
 @pytest.mark.parametrize(
     ("previous", "current", "unseen"),
-    [
-        ([], ["a", "b"], ["a", "b"]),
-        (["a", "b"], ["a", "b"], []),
-        (["a", "b"], ["a", "b", "b", "c"], ["b", "c"]),
-        (["x", "a", "b"], ["a", "b", "c"], ["c"]),  # the tail moved on by one line
-        (["a", "b"], ["c", "d"], ["c", "d"]),  # no overlap: more than a tail arrived between polls
-        (["a", "b"], [], []),
+    [  # lines as ACI's log API splits them: each ends in a newline, except one still being written
+        ("", "a b", "a b"),
+        ("a b", "a b", ""),
+        ("a b", "a b b c", "b c"),
+        ("x a b", "a b c", "c"),  # the tail moved on by one line
+        ("a b", "c d", "c d"),  # no overlap: more than a tail arrived between polls
+        ("a b", "", ""),
+        ("a b c", "a b", ""),  # a shorter answer than before repeats nothing
+        ("a b-", "a bc d", "bc d"),  # "b" was half written ("-": no newline yet): printed again, whole
     ],
 )
-def test_unseen_lines(previous: list[str], current: list[str], unseen: list[str]) -> None:
-    assert unseen_lines(previous, current) == unseen
+def test_unseen_lines(previous: str, current: str, unseen: str) -> None:
+    def lines(text: str) -> list[str]:
+        return [word.removesuffix("-") if word.endswith("-") else f"{word}\n" for word in text.split()]
+
+    assert unseen_lines(lines(previous), lines(current)) == lines(unseen)
 
 
 def test_an_operator_without_log_last_is_refused() -> None:
     with pytest.raises(TypeError, match="log follower needs updating"):
         follow_whole_log(SimpleNamespace(log=logging.getLogger("x")))
+
+
+def test_a_shorter_answer_keeps_what_was_printed(monkeypatch) -> None:
+    full = [f"line {i}\n" for i in range(4)]
+    polls = [("Running", None, full), ("Running", None, full[:2]), ("Terminated", 0, [*full, "done\n"])]
+    lines = monitored_lines(polls, follow=True, monkeypatch=monkeypatch)
+    assert [line for line in lines if line.startswith(("line", "done"))] == [*(text.rstrip() for text in full), "done"]

@@ -258,3 +258,12 @@ def test_aci_dags_have_one_dag_per_granularity_with_the_planned_tasks(
     operators = {type(task).__name__ for name in task_counts for task in dags[name].tasks}
     assert operators == {"DbtBuildAzureContainerInstanceOperator", "DbtRunAzureContainerInstanceOperator",
                          "DbtSeedAzureContainerInstanceOperator", "DbtTestAzureContainerInstanceOperator"}  # fmt: skip
+
+
+def test_aci_bench_refuses_dags_under_the_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.bench import aci
+
+    with pytest.raises(SystemExit):
+        aci.parse_args(["--scheduler", "--dags", "jaffle_shop_azure_container_instance"])
+    assert "--dags is for dag.test() runs" in capsys.readouterr().err
+    assert aci.parse_args([]).dags == aci.DEFAULT_DAGS

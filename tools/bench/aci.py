@@ -35,7 +35,7 @@ from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, BenchError, DagVar
 from tools.bench.run import run_once
 from tools.generate_data import expected_marts
 from tools.local_env import airflow_env, migrate_metadata_db
-from tools.postgres import ConnectionSettings, LocalPostgres, PostgresError
+from tools.postgres import LocalPostgres, PostgresError
 
 RESULT_FILE = BENCH_DIR / "aci.json"
 IMAGE = "airflow-dbt-blueprint/dbt-runtime:local"
@@ -109,7 +109,7 @@ def benchmark_delay(
 
 
 def benchmark_delay_under_scheduler(
-    delay: float, granularities: list[str], repeat: int, database: ConnectionSettings, server: LocalPostgres
+    delay: float, granularities: list[str], repeat: int, extra_env: dict[str, str], server: LocalPostgres
 ) -> dict[str, Any]:
     """Every granularity's DAG and the single-task DAG in one LocalAirflow, each run `repeat` times."""
     from tools.airflow_services import LocalAirflow
@@ -122,10 +122,11 @@ def benchmark_delay_under_scheduler(
     dags_folder.mkdir(parents=True)
     shutil.copy(Path(__file__).with_name("aci_dags.py"), dags_folder / "aci_dags.py")
     with AciEmulator(startup_delay=delay) as aci:
+        database = server.settings()
         env = {**scheduler.service_env(database, dags_folder, []), **OVERRIDES, "BLUEPRINT__DAGS__RETRIES": "0"}
-        env.update({**aci.client_env(), **aci.connection_env(CONN_ID)})
+        env.update({**aci.client_env(), **aci.connection_env(CONN_ID), **extra_env})
         schema = load_settings({k: v for k, v in env.items() if k.startswith("BLUEPRINT")}).warehouse.target_schema
-        airflow = LocalAirflow(scheduler.HOME, env, server.database(f"airflow_aci_{len(aci.history())}_{delay:g}"))
+        airflow = LocalAirflow(scheduler.HOME, env, server.database(f"airflow_aci_{delay:g}".replace(".", "_")))
         print(f"bench: ACI emulator on {aci.url}, start-up delay {delay:g} s, under a real scheduler", flush=True)
         try:
             airflow.start()
@@ -171,7 +172,7 @@ def print_report(delay: float, results: dict[str, dict[str, Any]], ratios: dict[
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant and delay (default 3)")
-    parser.add_argument("--dags", default=DEFAULT_DAGS, help=f"comma-separated DAG ids (default: {DEFAULT_DAGS})")
+    parser.add_argument("--dags", help=f"comma-separated DAG ids, dag.test() only (default: {DEFAULT_DAGS})")
     parser.add_argument("--startup-delays", default="0,10", help="emulated cold starts in seconds (default 0,10)")
     parser.add_argument(
         "--granularities", default=",".join(ALL_GRANULARITIES),
@@ -182,6 +183,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1 (3 or more for a meaningful median)")
+    if args.scheduler and args.dags:
+        parser.error("--dags is for dag.test() runs; --scheduler always runs tools/bench/aci_dags.py's DAGs")
+    args.dags = args.dags or DEFAULT_DAGS
     try:
         args.startup_delays = [float(value) for value in args.startup_delays.split(",") if value.strip()]
     except ValueError:
@@ -196,33 +200,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_under_dag_test(args: argparse.Namespace, server: LocalPostgres, report: dict[str, Any]) -> None:
+    dag_ids = [name.strip() for name in args.dags.split(",") if name.strip()]
+    variants = variants_for(dag_ids, args.granularities, args.env)
+    env = {**airflow_env(BENCH_AIRFLOW_HOME, load_settings(OVERRIDES), server.settings()), **OVERRIDES}
+    # A failed task is not retried after retry_delay (60 s): the run fails and the bench says so.
+    env["BLUEPRINT__DAGS__RETRIES"] = "0"
+    migrate_metadata_db(env)
+    for delay in args.startup_delays:
+        results = benchmark_delay(delay, variants, args.repeat, env)
+        ratios = common.ratios_to_baseline(results, BASELINE, ("dag_test", "wall"))
+        print_report(delay, results, ratios)
+        report["delays"][f"{delay:g}"] = {"startup_delay": delay, "dags": results, "ratios": ratios}
+
+
+def run_under_scheduler(args: argparse.Namespace, server: LocalPostgres, report: dict[str, Any]) -> None:
+    for delay in args.startup_delays:
+        result = benchmark_delay_under_scheduler(delay, args.granularities, args.repeat, args.env, server)
+        print_scheduler_report(delay, result)
+        report["delays"][f"{delay:g}"] = {"startup_delay": delay, **result}
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
         raise BenchError(f"the runtime image {IMAGE} is missing: build it with `bash ci/build-image.sh`")
-    dag_ids = [name.strip() for name in args.dags.split(",") if name.strip()]
-    variants = variants_for(dag_ids, args.granularities, args.env)
-    settings = load_settings(OVERRIDES)
     common.prepare_jaffle_shop()
-    report: dict[str, Any] = {"repeat": args.repeat, "image": IMAGE, "runner": "dag.test", "delays": {}}
+    runner = "scheduler" if args.scheduler else "dag.test"
+    report: dict[str, Any] = {"repeat": args.repeat, "image": IMAGE, "runner": runner, "delays": {}}
     with common.throwaway_postgres() as server:
-        if args.scheduler:
-            report["runner"] = "scheduler"
-            for delay in args.startup_delays:
-                result = benchmark_delay_under_scheduler(
-                    delay, args.granularities, args.repeat, server.settings(), server
-                )
-                print_scheduler_report(delay, result)
-                report["delays"][f"{delay:g}"] = {"startup_delay": delay, **result}
-            return report
-        env = {**airflow_env(BENCH_AIRFLOW_HOME, settings, server.settings()), **OVERRIDES}
-        # A failed task is not retried after retry_delay (60 s): the run fails and the bench says so.
-        env["BLUEPRINT__DAGS__RETRIES"] = "0"
-        migrate_metadata_db(env)
-        for delay in args.startup_delays:
-            results = benchmark_delay(delay, variants, args.repeat, env)
-            ratios = common.ratios_to_baseline(results, BASELINE, ("dag_test", "wall"))
-            print_report(delay, results, ratios)
-            report["delays"][f"{delay:g}"] = {"startup_delay": delay, "dags": results, "ratios": ratios}
+        (run_under_scheduler if args.scheduler else run_under_dag_test)(args, server, report)
     return report
 
 

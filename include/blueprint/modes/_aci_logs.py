@@ -7,7 +7,8 @@ poll resumed after its *last* repeat and silently dropped everything in between:
 model, the error message. The operator then deletes the group, so those lines were gone.
 
 This follower remembers the previous tail instead of one line, and prints what follows the
-longest overlap of the two tails: exact while the log is shorter than the tail (1,000 lines).
+longest overlap of the two tails: exact while fewer than a tail's worth of lines (1,000) arrive
+between two polls, one second apart.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from typing import Any
 
 def unseen_lines(previous: Sequence[str], current: Sequence[str]) -> list[str]:
     """The lines of `current` not already in `previous`, both tails of the same growing log."""
-    if not current:
+    if list(previous[: len(current)]) == list(current):  # nothing new (or a shorter answer than before)
         return []
+    if previous and not previous[-1].endswith("\n"):
+        # A line still being written when the last poll read it: print it again once it is whole.
+        previous = previous[:-1]
     for start, line in enumerate(previous):
         overlap = len(previous) - start
         if line == current[0] and overlap <= len(current) and list(current[:overlap]) == list(previous[start:]):
@@ -37,10 +41,10 @@ def follow_whole_log(operator: Any) -> None:
         raise TypeError(f"{type(operator).__name__} has no _log_last: the ACI log follower needs updating")
 
     def log_unseen(lines: Sequence[str] | None, previous: Sequence[str] | None) -> Sequence[str] | None:
-        if not lines:  # an empty answer says nothing about what was printed already
-            return previous
-        for line in unseen_lines(previous or [], lines):
+        unseen = unseen_lines(previous or [], lines or [])
+        for line in unseen:
             operator.log.info(line.rstrip())
-        return list(lines)
+        # A shorter or empty answer says nothing about what was printed already: keep the longer tail.
+        return list(lines) if unseen or len(lines or []) >= len(previous or []) else previous
 
     operator._log_last = log_unseen

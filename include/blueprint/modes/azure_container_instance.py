@@ -49,6 +49,9 @@ def operator_args(settings: Settings) -> dict[str, Any]:
         # A failed group is deleted too: its logs are already in the Airflow task log.
         "remove_on_error": True,
         "fail_if_exists": True,
+        # The deferred path (e.g. with [operators] default_deferrable on) never reads the container's
+        # log, which is gone with the group: poll in the worker.
+        "deferrable": False,
     }
 
 
