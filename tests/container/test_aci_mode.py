@@ -56,7 +56,7 @@ def aci_env(
     aci: AciEmulator, image: str, home: Path, postgres: ConnectionSettings, schema: str, **extra: str
 ) -> dict[str, str]:
     overrides = {**aci_overrides(image), "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema, **extra}
-    env = airflow_env(home, load_settings({k: v for k, v in overrides.items() if k.startswith("BLUEPRINT")}), postgres)
+    env = airflow_env(home, load_settings(overrides), postgres)
     env.update(overrides)
     # The test-only difference from production: where Azure is, and which identity signs in.
     env.update(aci.client_env())

@@ -328,7 +328,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     dags_folder = args.dags_folder or bench_dags_folder()
     with common.throwaway_postgres() as server:
         env = service_env(server.settings(), dags_folder, [*project_settings, *args.env])
-        schema = load_settings({k: v for k, v in env.items() if k.startswith("BLUEPRINT")}).warehouse.target_schema
+        schema = load_settings(env).warehouse.target_schema
         airflow = LocalAirflow(HOME, env, server.database("airflow_bench"))
         try:
             airflow.start()

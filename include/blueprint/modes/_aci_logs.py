@@ -17,18 +17,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def unseen_lines(previous: Sequence[str], current: Sequence[str]) -> list[str]:
+def unseen_lines(previous: list[str], current: list[str]) -> list[str]:
     """The lines of `current` not already in `previous`, both tails of the same growing log."""
-    if list(previous[: len(current)]) == list(current):  # nothing new (or a shorter answer than before)
+    if previous[: len(current)] == current:  # nothing new (or a shorter answer than before)
         return []
     if previous and not previous[-1].endswith("\n"):
         # A line still being written when the last poll read it: print it again once it is whole.
         previous = previous[:-1]
-    for start, line in enumerate(previous):
+    for start, line in enumerate(previous):  # longest overlap first
         overlap = len(previous) - start
-        if line == current[0] and overlap <= len(current) and list(current[:overlap]) == list(previous[start:]):
-            return list(current[overlap:])
-    return list(current)
+        if line == current[0] and current[:overlap] == previous[start:]:
+            return current[overlap:]
+    return current
 
 
 def follow_whole_log(operator: Any) -> None:
@@ -40,11 +40,12 @@ def follow_whole_log(operator: Any) -> None:
     if not callable(getattr(operator, "_log_last", None)):
         raise TypeError(f"{type(operator).__name__} has no _log_last: the ACI log follower needs updating")
 
-    def log_unseen(lines: Sequence[str] | None, previous: Sequence[str] | None) -> Sequence[str] | None:
-        unseen = unseen_lines(previous or [], lines or [])
+    def log_unseen(answer: Sequence[str] | None, printed: Sequence[str] | None) -> list[str]:
+        current, previous = list(answer or []), list(printed or [])
+        unseen = unseen_lines(previous, current)
         for line in unseen:
             operator.log.info(line.rstrip())
         # A shorter or empty answer says nothing about what was printed already: keep the longer tail.
-        return list(lines) if unseen or len(lines or []) >= len(previous or []) else previous
+        return current if unseen or len(current) >= len(previous) else previous
 
     operator._log_last = log_unseen
