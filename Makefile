@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image bench-image clean
+.PHONY: help venvs data manifest adopt run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image bench-image clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,6 +18,9 @@ data: venvs ## Generate the raw data as dbt seeds (SCALE=1 small default; SCALE=
 
 manifest: venvs ## dbt parse -> dbt/jaffle_shop/target/manifest.json (no database needed)
 	@$(AIRFLOW_PY) -m tools.manifest
+
+adopt: venvs ## Bring your dbt project in: PROJECT=path/to/dbt_project [NAME=name] -> dbt/<name>, registered, parsed
+	@$(AIRFLOW_PY) -m tools.adopt $(PROJECT) $(if $(NAME),--name $(NAME))
 
 run: venvs ## The main job (SCALE=1): jaffle_shop through Airflow + Cosmos on an embedded PostgreSQL, with a summary
 	@$(AIRFLOW_PY) -m tools.main_job --scale $(SCALE)

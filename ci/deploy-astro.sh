@@ -9,7 +9,7 @@
 # Where the manifest lives: a DAG-only deploy uploads dags/ only, so the image's copy of the dbt
 # project and manifest would go stale. Every deploy therefore also ships the dbt project with its
 # fresh target/manifest.json as an Astro dbt bundle (`astro dbt deploy`), mounted at
-# /usr/local/airflow/<dbt.project_dir>: the path the settings already read, over the image's copy.
+# /usr/local/airflow/<projects.<name>.project_dir>: the path the settings already read, over the image's copy.
 # The runtime image is pinned by digest as the Deployment variable BLUEPRINT__RUNTIME__IMAGE,
 # before the bundles, so new tasks never run a new manifest on an old image.
 # Settings (environment):
@@ -18,7 +18,7 @@
 #   DBT_RUNTIME_IMAGE     <registry>/<repository>@sha256:... (default: what ci/deploy-image.sh
 #                         wrote to $DEPLOY_OUT/image.txt); PIN_RUNTIME_IMAGE=false for worker modes only
 #   DEPLOY_BASE_SHA       for --auto (the deploy workflow passes the previous commit of main)
-#   ASTRO_DBT_MOUNT_PATH  where the dbt bundle is mounted (default /usr/local/airflow/<dbt.project_dir>)
+#   ASTRO_DBT_MOUNT_ROOT  where the dbt bundles are mounted: <root>/<project_dir> each (default /usr/local/airflow)
 # --dry-run (DRY_RUN=1): validates, checks the manifest, builds the dbt bundle, and prints the
 # astro commands instead of running them.
 
@@ -47,8 +47,8 @@ case $kind in image | dags | auto) ;; *) fail "the deploy kind must be image, da
 require_settings "ASTRO_DEPLOYMENT_ID (Astro Deployment ID)" "ASTRO_API_TOKEN (secret: Deployment API token)"
 ensure_venvs
 commit=$(deploy_commit)
-project=$(dbt_project_dir) || fail "cannot read dbt.project_dir from the settings"
-mount_path=${ASTRO_DBT_MOUNT_PATH:-/usr/local/airflow/$(deployed_project_path "$project")}
+projects=$(dbt_project_dirs) || fail "cannot read the dbt projects (projects.*.project_dir) from the settings"
+project_paths=$(while read -r project; do deployed_project_path "$project"; done <<<"$projects")
 
 if [ "$kind" = auto ]; then
   base=${DEPLOY_BASE_SHA:-}
@@ -56,13 +56,13 @@ if [ "$kind" = auto ]; then
     kind=image
     note "--auto: no known previous deploy (DEPLOY_BASE_SHA='${base}'): image deploy"
   else
-    others=$(git diff --name-only "$base" "$commit" | grep -vE "^(dags/|$(deployed_project_path "$project")/)" || true)
+    others=$(git diff --name-only "$base" "$commit" | grep -vE "^(dags/|$(paste -sd'|' <<<"$project_paths")/)" || true)
     if [ -z "$others" ]; then
       kind=dags
-      note "--auto: only dags/ and $project/ changed since ${base:0:12}: DAG-only deploy"
+      note "--auto: only dags/ and the dbt projects changed since ${base:0:12}: DAG-only deploy"
     else
       kind=image
-      note "--auto: files outside dags/ and $project/ changed since ${base:0:12} ($(head -n 3 <<<"$others" | paste -sd, -)...): image deploy"
+      note "--auto: files outside dags/ and the dbt projects changed since ${base:0:12} ($(head -n 3 <<<"$others" | paste -sd, -)...): image deploy"
     fi
   fi
 fi
@@ -76,21 +76,28 @@ fi
 [ "$DRY_RUN" = 1 ] || command -v astro >/dev/null 2>&1 \
   || fail "the astro CLI is not on PATH: install it (https://www.astronomer.io/docs/astro/cli/install-cli), as the deploy workflow does"
 
-# The dbt bundle, staged outside the Astro project (astro dbt deploy refuses paths inside one).
+# The dbt bundles, one per project, staged outside the Astro project (astro dbt deploy refuses
+# paths inside one).
 staging=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/astro-dbt-bundle.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
-bundle=$staging/$(basename "$project")
-stage_dbt_project "$project" "$bundle"
-files=$(find "$bundle" -type f | wc -l | tr -d ' ')
-manifest_sha=$(sha256sum "$bundle/target/manifest.json" | cut -c1-16)
-note "dbt bundle: $bundle ($files files, manifest sha256 $manifest_sha) -> $mount_path"
+bundles=()  # every bundle is staged (and its manifest checked) before anything is deployed
+while read -r project; do
+  bundle=$staging/$(basename "$project")
+  stage_dbt_project "$project" "$bundle"
+  files=$(find "$bundle" -type f | wc -l | tr -d ' ')
+  manifest_sha=$(sha256sum "$bundle/target/manifest.json" | cut -c1-16)
+  bundles+=("$bundle=${ASTRO_DBT_MOUNT_ROOT:-/usr/local/airflow}/$(deployed_project_path "$project")")
+  note "dbt bundle: $bundle ($files files, manifest sha256 $manifest_sha) -> ${bundles[-1]#*=}"
+done <<<"$projects"
 
 description="CI deploy of $commit ($kind)"
 deployment=$ASTRO_DEPLOYMENT_ID
 if [ -n "$image" ]; then
   cloud astro deployment variable update --deployment-id "$deployment" "BLUEPRINT__RUNTIME__IMAGE=$image"
 fi
-cloud astro dbt deploy "$deployment" --project-path "$bundle" --mount-path "$mount_path" --description "$description"
+for bundle in "${bundles[@]}"; do
+  cloud astro dbt deploy "$deployment" --project-path "${bundle%%=*}" --mount-path "${bundle#*=}" --description "$description"
+done
 if [ "$kind" = dags ]; then
   cloud astro deploy "$deployment" --dags --description "$description"
 else

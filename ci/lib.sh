@@ -127,22 +127,24 @@ pin_runtime_image() { [ "${PIN_RUNTIME_IMAGE:-true}" != false ] && [ "${PIN_RUNT
 PY=${PY:-.venvs/airflow/bin/python}
 ensure_venvs() { [ -x "$PY" ] || bash scripts/bootstrap.sh >&2; }
 
-# The dbt project directory from the settings: repository-relative (absolute when outside it).
-dbt_project_dir() {
+# The registered dbt projects' directories, one per line: repository-relative (absolute when outside it).
+dbt_project_dirs() {
   "$PY" - <<'EOF'
 from include.blueprint.settings import REPO_ROOT, load_settings
 
-project = load_settings().dbt.project_dir
-print(project.relative_to(REPO_ROOT) if project.is_relative_to(REPO_ROOT) else project)
+for project in load_settings().projects.values():
+    path = project.project_dir
+    print(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 EOF
 }
 
 # Where a deployed tree keeps the dbt project: its repository-relative path, or dbt/<name>.
 deployed_project_path() { case $1 in /*) echo "dbt/$(basename "$1")" ;; *) echo "$1" ;; esac; }
 
-# stage_dbt_project SRC DEST: the dbt project as deployed: its files (no target/, logs/,
-# dbt_packages/), the generated seeds, and target/manifest.json, which must be fresh and is
-# written last so it is the newest file of the copy.
+# stage_dbt_project SRC DEST: the dbt project as deployed: its files (no target/ or logs/), its
+# installed packages (dbt_packages/, from `make manifest`: hub and git packages need the network,
+# which workers may not have; local packages' links resolved to copies), the generated seeds, and
+# target/manifest.json, which must be fresh and is written last so it is the newest file of the copy.
 stage_dbt_project() {
   local src=$1 dest=$2
   "$PY" - "$src" <<'EOF' || exit 1
@@ -160,6 +162,7 @@ EOF
   mkdir -p "$dest"
   tar -C "$src" -c --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.user.yml . \
     | tar -C "$dest" -x
+  [ ! -d "$src/dbt_packages" ] || tar -C "$src" -ch dbt_packages | tar -C "$dest" -x
   mkdir -p "$dest/target"
   cp "$src/target/manifest.json" "$dest/target/manifest.json"
   # The source digest lets the DAGs accept the manifest wherever the sync changes file times.
@@ -171,15 +174,17 @@ EOF
 # files, the shared package include/ and dbt/ (project, manifest and dbt's lock). That folder is
 # on sys.path and is the repository root the settings resolve relative paths against.
 stage_airflow_bundle() {
-  local dest=$1 project
-  project=$(dbt_project_dir) || fail "cannot read dbt.project_dir from the settings"
+  local dest=$1 projects project
+  projects=$(dbt_project_dirs) || fail "cannot read the dbt projects (projects.*.project_dir) from the settings"
   rm -rf "$dest" && mkdir -p "$dest"
   cp -R dags/. "$dest/"
   find "$dest" -name __pycache__ -type d -prune -exec rm -rf {} +
   tar -c --exclude=__pycache__ include | tar -C "$dest" -x
   mkdir -p "$dest/dbt"
   cp dbt/requirements.lock.txt "$dest/dbt/requirements.lock.txt"
-  stage_dbt_project "$project" "$dest/$(deployed_project_path "$project")"
+  while read -r project; do
+    stage_dbt_project "$project" "$dest/$(deployed_project_path "$project")"
+  done <<<"$projects"
   # Keep the DAG processor out of the package and the dbt project.
   printf '%s\n' include/ dbt/ >>"$dest/.airflowignore"
 }

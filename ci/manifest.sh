@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `dbt parse` with no credentials: writes dbt/<project>/target/manifest.json (what the DAGs render
-# from) and copies it to the CI artifacts, with its SHA-256.
+# `dbt parse` with no credentials, for every registered project: writes
+# dbt/<project>/target/manifest.json (what the DAGs render from) and copies it to the CI artifacts
+# as <artifacts>/<project>/manifest.json, with its SHA-256.
 #   bash ci/manifest.sh        (CI_ARTIFACTS_DIR, default .local/ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +11,14 @@ py=.venvs/airflow/bin/python
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 # No warehouse credentials reach dbt parse: tools.manifest fills inert placeholders instead.
-out=$(env -u POSTGRES_HOST -u POSTGRES_USER -u POSTGRES_PASSWORD -u POSTGRES_DATABASE "$py" -m tools.manifest)
-manifest=${out#wrote }
-[ -f "$manifest" ] || { echo "error: dbt parse reported '$out', but wrote no manifest" >&2; exit 1; }
-mkdir -p "$artifacts"
-cp "$manifest" "$artifacts/manifest.json"
-"$py" - "$artifacts/manifest.json" <<'PY'
+# It prints "<project>: wrote <path>" for each registered project.
+out=$(env -u POSTGRES_HOST -u POSTGRES_USER -u POSTGRES_PASSWORD -u POSTGRES_DATABASE "$py" -m tools.manifest --force)
+while read -r name _ manifest; do
+  name=${name%:}
+  [ -f "$manifest" ] || { echo "error: dbt parse of $name reported '$manifest', but wrote no manifest" >&2; exit 1; }
+  mkdir -p "$artifacts/$name"
+  cp "$manifest" "$artifacts/$name/manifest.json"
+  "$py" - "$artifacts/$name/manifest.json" <<'PY'
 import hashlib
 import json
 import sys
@@ -29,3 +32,4 @@ counts = ", ".join(f"{count} {kind}s" for kind, count in sorted(kinds.items()))
 version = manifest["metadata"]["dbt_version"]
 print(f"manifest: {path} (dbt {version}; {counts}; sha256 {hashlib.sha256(data).hexdigest()[:16]})")
 PY
+done <<<"$out"

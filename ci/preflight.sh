@@ -61,19 +61,19 @@ else
   problem "missing deploy settings (${#missing[@]}): ${joined%, }. Set them as environment variables (in GitHub: environment variables, and secrets for secrets); see the README, section Deploys"
 fi
 
-# 2. The manifest is fresh.
+# 2. Every registered project's manifest is fresh.
 if output=$("$PY" - 2>&1 <<'EOF'
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.settings import load_settings
 
-dbt = load_settings().dbt
-try:
-    require_fresh_manifest(dbt.project_dir, dbt.manifest_path)
-except ManifestNotReady as error:
-    raise SystemExit(f"{error} (in CI: bash ci/manifest.sh)")
+for project in load_settings().projects.values():
+    try:
+        require_fresh_manifest(project.project_dir, project.manifest_path)
+    except ManifestNotReady as error:
+        raise SystemExit(f"{error} (in CI: bash ci/manifest.sh)")
 EOF
 ); then
-  ok "dbt manifest is fresh"
+  ok "dbt manifests are fresh"
 else
   problem "$output"
 fi

@@ -57,6 +57,17 @@ def jaffle_project() -> Path:
 
 
 @pytest.fixture(scope="session")
+def registered_projects(jaffle_project: Path) -> dict[str, Path]:
+    """Every registered dbt project (jaffle_shop and any the team adopted), with a fresh manifest."""
+    from tools.manifest import refresh
+
+    config = settings_module.load_settings()
+    for project in config.projects.values():
+        refresh(config, project)
+    return {name: project.project_dir for name, project in config.projects.items()}
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
     root = Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-"))

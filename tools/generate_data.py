@@ -29,7 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO_ROOT / "dbt" / "jaffle_shop" / "seeds"
+JAFFLE_SHOP_DIR = REPO_ROOT / "dbt" / "jaffle_shop"
+DEFAULT_OUT = JAFFLE_SHOP_DIR / "seeds"
 
 CUSTOMERS_PER_SCALE = 100
 ORDERS_PER_SCALE = 99

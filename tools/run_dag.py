@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import airflow  # noqa: F401  # before cosmos, which the DAG files import
 from airflow.dag_processing.dagbag import DagBag
@@ -35,7 +36,15 @@ def run(dag_id: str) -> dict[str, object]:
         "seconds": round(elapsed, 2),
         "tasks": tasks,
         "counts": dict(Counter(tasks.values())),
+        "models": model_states(dag, tasks),
     }
+
+
+def model_states(dag: Any, tasks: dict[str, str]) -> dict[str, str]:
+    """<project>.<model> -> the state of the task that finished it (the task with its asset)."""
+    from include.blueprint.assets import task_references
+
+    return {reference: tasks.get(task.task_id, "none") for task in dag.tasks for reference in task_references(task)}
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ import sys
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env, migrate_metadata_db
-from tools.main_job import MainJobError, database, prepare_project
+from tools.main_job import MainJobError, database, prepare_projects
 from tools.postgres import PostgresError, wait_until_reachable
 
 
@@ -21,7 +21,7 @@ def main() -> int:
         config = load_settings()
         db, where = database()
         wait_until_reachable(db)
-        prepare_project(config, scale=1)
+        prepare_projects(config, scale=1)
         env = airflow_env(LOCAL_DIR / "airflow", config, db)
         migrate_metadata_db(env)
     except (MainJobError, PostgresError, BlueprintConfigError, ManifestNotReady, ValueError) as error:

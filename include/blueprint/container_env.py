@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.runtime import CONNECTION_VARIABLES, SCHEMA_VARIABLE, SECRET_VARIABLES
-from include.blueprint.settings import Settings
 
 
-def plain_environment(settings: Settings) -> dict[str, str]:
+def plain_environment(spec: DagSpec) -> dict[str, str]:
     """Every non-secret variable of the contract, as templates on the warehouse connection."""
-    conn_id = settings.warehouse.conn_id
+    conn_id = spec.settings.warehouse.conn_id
     environment = {name: f"{{{{ conn.{conn_id}.{field} }}}}" for name, field in CONNECTION_VARIABLES.items()}
-    environment[SCHEMA_VARIABLE] = settings.warehouse.target_schema
-    environment.update(settings.runtime.environment)
+    environment[SCHEMA_VARIABLE] = spec.project.target_schema
+    environment.update(spec.settings.runtime.environment)
     return environment
 
 

@@ -12,7 +12,8 @@ from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, Render
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from include.blueprint.manifest import require_fresh_manifest
+from include.blueprint.dag_specs import DagSpec
+from include.blueprint.manifest import PACKAGE_FILES, require_fresh_manifest
 from include.blueprint.names import runtime_name
 from include.blueprint.settings import Settings
 
@@ -21,14 +22,14 @@ from include.blueprint.settings import Settings
 DBT_INVOCATION = InvocationMode.SUBPROCESS
 
 
-def project_config(settings: Settings, in_container: bool = False) -> ProjectConfig:
+def project_config(spec: DagSpec, in_container: bool = False) -> ProjectConfig:
     """The project for rendering; container modes get the in-image path from ExecutionConfig."""
-    manifest = require_fresh_manifest(settings.dbt.project_dir, settings.dbt.manifest_path)
+    manifest = require_fresh_manifest(spec.project_dir, spec.project.manifest_path)
     project = ProjectConfig(
-        dbt_project_path=None if in_container else settings.dbt.project_dir,
+        dbt_project_path=None if in_container else spec.project_dir,
         manifest_path=manifest,
-        project_name=settings.dbt.profile,
-        install_dbt_deps=needs_dbt_deps(settings),
+        project_name=spec.project_name,
+        install_dbt_deps=needs_dbt_deps(spec.project_dir),
     )
     # Cosmos wraps even a local manifest in ObjectStoragePath, whose first open loads every Airflow
     # plugin and provider: 0.7 s of each DAG file parse here, against 0.02 s with a plain path.
@@ -36,21 +37,24 @@ def project_config(settings: Settings, in_container: bool = False) -> ProjectCon
     return project
 
 
-def needs_dbt_deps(settings: Settings) -> bool:
-    """Whether the project declares packages. Decided once here: otherwise Cosmos probes the
-    project folder (and logs about it) once per task at parse time, 0.5 s per 1,000 models."""
-    return any((settings.dbt.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))
+def needs_dbt_deps(project_dir: Path) -> bool:
+    """Whether the project declares packages whose install is missing. Decided once here:
+    otherwise Cosmos probes the project folder (and logs about it) once per task at parse time,
+    0.5 s per 1,000 models. `make manifest` installs them (hub and git packages need the network
+    then); a task installs them itself only when dbt_packages/ did not travel with the project."""
+    declared = any((project_dir / name).exists() for name in PACKAGE_FILES)
+    return declared and not (project_dir / "dbt_packages").is_dir()
 
 
-def profile_config(settings: Settings) -> ProfileConfig:
+def profile_config(spec: DagSpec) -> ProfileConfig:
     # Cosmos writes the profile at run time and passes the password as an environment variable,
     # so it never appears in a rendered template field or in the DAG code.
     return ProfileConfig(
-        profile_name=settings.dbt.profile,
-        target_name=settings.dbt.target,
+        profile_name=spec.project.profile,
+        target_name=spec.settings.dbt.target,
         profile_mapping=PostgresUserPasswordProfileMapping(
-            conn_id=settings.warehouse.conn_id,
-            profile_args={"schema": settings.warehouse.target_schema},
+            conn_id=spec.settings.warehouse.conn_id,
+            profile_args={"schema": spec.project.target_schema},
         ),
     )
 
@@ -69,11 +73,18 @@ def dbt_command(settings: Settings) -> tuple[str, dict[str, str]]:
 TEST_BEHAVIORS = {"node": TestBehavior.AFTER_EACH, "model": TestBehavior.BUILD}
 
 
-def render_config(granularity: str = "node", *, detach_shared_tests: bool = True) -> RenderConfig:
+def render_config(spec: DagSpec, *, detach_shared_tests: bool = True) -> RenderConfig:
+    declaration = spec.declaration
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
         invocation_mode=DBT_INVOCATION,
-        test_behavior=TEST_BEHAVIORS[granularity],
+        select=list(declaration.select),
+        exclude=list(declaration.exclude),
+        selector=declaration.selector,
+        # Cosmos's assets carry the warehouse's host and port; ours (assets.py) are the same in
+        # every environment, so a schedule written against dev fires in prod.
+        emit_datasets=False,
+        test_behavior=TEST_BEHAVIORS.get(spec.granularity, TestBehavior.AFTER_EACH),
         # A test reading two models (relationships) gets its own task after both; in either model's
         # task it would run before the other model is built, against a stale or missing table.
         should_detach_multiple_parents_tests=detach_shared_tests,
@@ -81,44 +92,53 @@ def render_config(granularity: str = "node", *, detach_shared_tests: bool = True
 
 
 def cosmos_dag(
-    dag_id: str,
-    settings: Settings,
+    spec: DagSpec,
     description: str,
     execution_config: ExecutionConfig,
     operator_args: dict[str, Any] | None = None,
     *,
     in_container: bool = False,
 ) -> DbtDag:
-    """A DbtDag with one task per dbt node, or per model with its tests (execution.granularity);
+    """A DbtDag with one task per dbt node, or per model with its tests (the spec's granularity);
     container modes get no profile (the image has one)."""
-    mode = execution_config.execution_mode.value  # the enum's values are our mode names
     return DbtDag(
-        **dag_arguments(dag_id, settings, description),
-        project_config=project_config(settings, in_container=in_container),
-        profile_config=None if in_container else profile_config(settings),
+        **dag_arguments(spec, description),
+        project_config=project_config(spec, in_container=in_container),
+        profile_config=None if in_container else profile_config(spec),
         # The watcher's producer runs every test after its models; Cosmos 1.15 never reports a
         # detached test to its task, which would then wait forever.
-        render_config=render_config(settings.execution.granularity_of(mode), detach_shared_tests=mode != "watcher"),
+        render_config=render_config(spec, detach_shared_tests=spec.mode != "watcher"),
         execution_config=execution_config,
-        operator_args=operator_args or {},
+        operator_args={**run_parameters(), **(operator_args or {})},
     )
 
 
-def dag_arguments(dag_id: str, settings: Settings, description: str) -> dict[str, Any]:
-    """Keyword arguments for a DAG or DbtDag: schedule, ownership and retry policy."""
-    policy = settings.dags
+def run_parameters() -> dict[str, Any]:
+    """Operator arguments filled from the trigger form (trigger_params.py) when a task starts."""
+    from include.blueprint.trigger_params import operator_arguments
+
+    return operator_arguments()
+
+
+def dag_arguments(spec: DagSpec, description: str) -> dict[str, Any]:
+    """Keyword arguments for a DAG or DbtDag: schedule, ownership, retry policy, trigger form."""
+    from include.blueprint.assets import schedule_of
+    from include.blueprint.trigger_params import dag_params
+
+    policy = spec.policy
     start = policy.start_date
     return {
-        "dag_id": dag_id,
-        "description": description,
-        "schedule": policy.schedule,
+        "dag_id": spec.dag_id,
+        "description": f"{spec.project_name}: {description}",
+        "schedule": schedule_of(spec),
         "start_date": dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC),
         "catchup": False,
         # Two runs of one dbt DAG would build the same relations at once.
         "max_active_runs": 1,
-        "tags": list(policy.tags),
+        "tags": list(dict.fromkeys([*policy.tags, spec.project_name])),
+        "params": dag_params(),
         # Container modes name their container groups and pods with this macro (see names.py).
-        "user_defined_macros": {"runtime_name": partial(runtime_name, prefix=settings.runtime.name_prefix)},
+        "user_defined_macros": {"runtime_name": partial(runtime_name, prefix=spec.settings.runtime.name_prefix)},
         "default_args": {
             "owner": policy.owner,
             "retries": policy.retries,

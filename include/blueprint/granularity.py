@@ -32,10 +32,13 @@ class Layer:
     named_tests: set[str] = field(default_factory=set)  # tests selected by name: parents span layers
     excluded_tests: set[str] = field(default_factory=set)  # tests in this folder that run elsewhere
     upstream: set[str] = field(default_factory=set)  # task ids
+    # A DAG that builds a selection names the folder's selected nodes instead of its path.
+    selected_names: set[str] | None = None
 
     @property
     def select(self) -> list[str]:
-        return [f"path:{self.folder}", *sorted(self.named_tests)]
+        chosen = [f"path:{self.folder}"] if self.selected_names is None else sorted(self.selected_names)
+        return [*chosen, *sorted(self.named_tests)]
 
     @property
     def exclude(self) -> list[str]:
@@ -56,10 +59,15 @@ def _task_ids(folders: list[str]) -> dict[str, str]:
     return {folder: "dbt_build_" + folder.replace("/", "__") for folder in folders}
 
 
-def plan_layers(manifest: dict[str, Any]) -> list[Layer]:
-    """The layers of a manifest in dependency order, each with the nodes its task builds."""
+def plan_layers(manifest: dict[str, Any], only: set[str] | None = None) -> list[Layer]:
+    """The layers of a manifest in dependency order, each with the nodes its task builds; with
+    `only`, just those nodes (a DAG's selection) and the tests whose parents they all are."""
     nodes = manifest["nodes"]
-    folder_of = {uid: _folder_of(node) for uid, node in nodes.items() if node["resource_type"] in _LAYERED_TYPES}
+    folder_of = {
+        uid: _folder_of(node)
+        for uid, node in nodes.items()
+        if node["resource_type"] in _LAYERED_TYPES and (only is None or uid in only)
+    }
     folders = sorted(set(folder_of.values()))
     if not folders:
         raise BlueprintConfigError("execution.granularity=layer: the manifest has no models, seeds or snapshots")
@@ -80,10 +88,20 @@ def plan_layers(manifest: dict[str, Any]) -> list[Layer]:
     layers = {f: Layer(f, task_ids[f], upstream={task_ids[u] for u in reads_from[f]}) for f in order}
     for uid, folder in folder_of.items():
         layers[folder].nodes.add(uid)
+        if only is not None:
+            layers[folder].selected_names = (layers[folder].selected_names or set()) | {nodes[uid]["name"]}
     for uid, node in nodes.items():
-        if node["resource_type"] in _TESTED_TYPES:
+        if node["resource_type"] in _TESTED_TYPES and _tests_selection(node, folder_of, only):
             _place_test(uid, node, folder_of, layers, order)
     return [layers[f] for f in order]
+
+
+def _tests_selection(node: dict[str, Any], folder_of: dict[str, str], only: set[str] | None) -> bool:
+    """Every test of the project, or, for a selection, a test whose layered parents are all in it."""
+    if only is None:
+        return True
+    parents = [parent for parent in node["depends_on"].get("nodes", []) if parent.split(".")[0] in _LAYERED_TYPES]
+    return bool(parents) and all(parent in folder_of for parent in parents)
 
 
 def _place_test(
@@ -96,11 +114,12 @@ def _place_test(
     fallback = own if own in layers else order[0]
     last = max(parent_folders, key=order.index) if parent_folders else fallback
     layers[last].nodes.add(uid)
-    selected_by_path = own == last
+    by_path = layers[last].selected_names is None
+    selected_by_path = own == last and by_path
     selected_by_parents = bool(parents) and all(folder_of.get(p) == last for p in parents)  # cautious
     if not (selected_by_path or selected_by_parents):
         layers[last].named_tests.add(node["name"])
-    if own in layers and own != last:  # its folder's path would select it before all its parents exist
+    if by_path and own in layers and own != last:  # its folder's path would select it before its parents exist
         layers[own].excluded_tests.add(node["name"])
 
 

@@ -17,7 +17,8 @@ FIX_COMMAND = "make manifest"
 # Copies and syncs (S3, GCS, Astro bundles) do not keep modification times, so when the times say
 # "stale", the content decides.
 FINGERPRINT_NAME = "sources.sha256"
-_PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+_PROJECT_FILES = ("dbt_project.yml", *PACKAGE_FILES, "selectors.yml")
 _DEFAULT_SOURCE_DIRS = {
     "model-paths": ["models"],
     "seed-paths": ["seeds"],
@@ -82,8 +83,8 @@ def require_fresh_manifest(project_dir: Path, manifest_path: Path) -> Path:
     """Return the manifest path, or raise ManifestNotReady with a one-line fix."""
     if not (project_dir / "dbt_project.yml").exists():
         raise ManifestNotReady(
-            f"no dbt project at {project_dir}: set dbt.project_dir in include/blueprint/config/base.yaml "
-            "or BLUEPRINT__DBT__PROJECT_DIR"
+            f"no dbt project at {project_dir}: fix projects.<name>.project_dir in "
+            "include/blueprint/config/projects/, or adopt one with `make adopt PROJECT=path`"
         )
     if not manifest_path.exists():
         raise ManifestNotReady(

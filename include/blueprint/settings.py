@@ -1,7 +1,8 @@
 """The typed settings of the dbt DAGs, loaded once from YAML layers and environment overrides.
 
-Layers, later ones winning: `config/base.yaml`, then `config/<BLUEPRINT_ENV>.yaml` when
-BLUEPRINT_ENV is set, then environment variables `BLUEPRINT__<SECTION>__<KEY>`. Every problem in
+Layers, later ones winning: `config/base.yaml`, then every `config/projects/<name>.yaml` (one
+per dbt project, written by `make adopt`), then `config/<BLUEPRINT_ENV>.yaml` when BLUEPRINT_ENV
+is set, then environment variables `BLUEPRINT__<SECTION>__<KEY>`. Every problem in
 the result is reported at once, each with the layer it came from, in one `BlueprintConfigError`.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
     ALL_GRANULARITIES,
@@ -48,21 +50,14 @@ class _Section(BaseModel):
 
 
 class DbtSettings(_Section):
-    project_dir: Path
     executable: Path
     # Local and watcher tasks start dbt as a fork of a process that has already imported it.
     warm_start: bool = True
-    profile: str = Field(min_length=1)
     target: str = Field(min_length=1)
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.project_dir / "target" / "manifest.json"
 
 
 class WarehouseSettings(_Section):
     conn_id: str = Field(min_length=1)
-    target_schema: str = Field(min_length=1, pattern=r"^[a-z_][a-z0-9_]*$")
 
 
 class DagPolicy(_Section):
@@ -103,6 +98,7 @@ class Settings(_Section):
     dbt: DbtSettings
     warehouse: WarehouseSettings
     dags: DagPolicy
+    projects: dict[str, ProjectSettings] = Field(min_length=1)
     execution: ExecutionSettings
     runtime: ContainerRuntime
     docker: DockerSettings
@@ -112,8 +108,29 @@ class Settings(_Section):
     aws_eks: AwsEksSettings
     gcp_cloud_run_job: GcpCloudRunJobSettings
 
+    @field_validator("projects")
+    @classmethod
+    def _project_names(cls, projects: dict[str, ProjectSettings]) -> dict[str, ProjectSettings]:
+        import re
+
+        wrong = [name for name in projects if not re.match(NAME_PATTERN, name)]
+        if wrong:
+            raise ValueError(f"project names are lowercase letters, digits and _: rename {', '.join(wrong)}")
+        return projects
+
     def mode_enabled(self, mode: str) -> bool:
         return mode in self.execution.enabled_modes
+
+    def project(self, name: str | None = None) -> ProjectSettings:
+        """A registered project; without a name, the only enabled one (or the first registered)."""
+        if name is None:
+            enabled = [project for project in self.projects.values() if project.enabled]
+            return (enabled or list(self.projects.values()))[0]
+        try:
+            return self.projects[name]
+        except KeyError:
+            known = ", ".join(self.projects)
+            raise BlueprintConfigError(f"no dbt project {name!r} is registered; registered: {known}") from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -140,13 +157,14 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]
     return layers
 
 
-def _layers(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
-    layers = [(str(CONFIG_DIR / "base.yaml"), _read_yaml(CONFIG_DIR / "base.yaml"))]
+def _layers(environ: Mapping[str, str], config_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    layers = [(str(config_dir / "base.yaml"), _read_yaml(config_dir / "base.yaml"))]
+    layers += [(str(path), _read_yaml(path)) for path in sorted((config_dir / "projects").glob("*.yaml"))]
     environment = environ.get(ENVIRONMENT_VARIABLE)
     if environment:
-        overlay = CONFIG_DIR / f"{environment}.yaml"
+        overlay = config_dir / f"{environment}.yaml"
         if not overlay.exists():
-            known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
+            known = sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem != "base")
             raise BlueprintConfigError(
                 f"{ENVIRONMENT_VARIABLE}={environment!r} has no file {overlay}; "
                 f"known environments: {', '.join(known) or 'none'}"
@@ -187,21 +205,29 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
 
 
 _REPO_RELATIVE_PATHS = {
-    "dbt": ("project_dir", "executable"),
+    "dbt": ("executable",),
     "execution": ("virtualenv_requirements", "virtualenv_dir"),
 }
 
 
-def _resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
+def _resolve(values: dict[str, Any], keys: tuple[str, ...], repo_root: Path) -> dict[str, Any]:
+    resolved = dict(values)
+    for key in keys:
+        if isinstance(resolved.get(key), str) and resolved[key]:
+            resolved[key] = str(repo_root / resolved[key])  # absolute paths stay as they are
+    return resolved
+
+
+def _resolve_paths(raw: dict[str, Any], repo_root: Path) -> dict[str, Any]:
     resolved = dict(raw)
     for section, keys in _REPO_RELATIVE_PATHS.items():
-        if not isinstance(raw.get(section), dict):
-            continue
-        values = dict(raw[section])
-        for key in keys:
-            if isinstance(values.get(key), str) and values[key]:
-                values[key] = str(REPO_ROOT / values[key])  # absolute paths stay as they are
-        resolved[section] = values
+        if isinstance(raw.get(section), dict):
+            resolved[section] = _resolve(raw[section], keys, repo_root)
+    if isinstance(raw.get("projects"), dict):
+        resolved["projects"] = {
+            name: _resolve(project, ("project_dir",), repo_root) if isinstance(project, dict) else project
+            for name, project in raw["projects"].items()
+        }
     return resolved
 
 
@@ -229,16 +255,19 @@ def _raise_problems(problems: list[str]) -> None:
     )
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build and validate the settings; raise one BlueprintConfigError naming every problem."""
+def load_settings(environ: Mapping[str, str] | None = None, repo_root: Path = REPO_ROOT) -> Settings:
+    """Build and validate the settings; raise one BlueprintConfigError naming every problem.
+
+    `repo_root` is where config/ and the relative paths live (tests and `make adopt` use copies)."""
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
     sources: dict[tuple[str, ...], str] = {}
-    for source, layer in _layers(environ):
+    config_dir = CONFIG_DIR if repo_root == REPO_ROOT else repo_root / CONFIG_DIR.relative_to(REPO_ROOT)
+    for source, layer in _layers(environ, config_dir):
         merged = deep_merge(merged, layer)
         sources.update(dict.fromkeys(leaf_paths(layer), source))
     try:
-        settings = Settings.model_validate(_resolve_paths(merged))
+        settings = Settings.model_validate(_resolve_paths(merged, repo_root))
     except ValidationError as error:
         _raise_problems(_describe(error, sources))
     problems = _unmet_mode_requirements(settings, sources)

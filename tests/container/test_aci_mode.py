@@ -55,7 +55,7 @@ def aci_overrides(image: str, conn_id: str = "azure_container_instances") -> dic
 def aci_env(
     aci: AciEmulator, image: str, home: Path, postgres: ConnectionSettings, schema: str, **extra: str
 ) -> dict[str, str]:
-    overrides = {**aci_overrides(image), "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema, **extra}
+    overrides = {**aci_overrides(image), "BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA": schema, **extra}
     env = airflow_env(home, load_settings(overrides), postgres)
     env.update(overrides)
     # The test-only difference from production: where Azure is, and which identity signs in.

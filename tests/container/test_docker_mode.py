@@ -30,7 +30,7 @@ def docker_mode_env(dbt_image: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _env(overrides: dict[str, str], home: Path, postgres: ConnectionSettings, schema: str) -> dict[str, str]:
     env = airflow_env(home, load_settings(overrides), postgres)
-    env.update({**overrides, "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema})
+    env.update({**overrides, "BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA": schema})
     migrate_metadata_db(env)
     return env
 

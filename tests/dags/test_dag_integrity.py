@@ -1,7 +1,10 @@
-"""DAG integrity: every DAG file imports, renders the expected tasks, and follows the repo's policy.
+"""DAG integrity: every DAG file imports, every declared DAG renders its selection in the
+manifest's dependency order, and follows the repo's policy.
 
-The DagBag is loaded from an absolute path and each test names the DAGs it expects, so an empty
-or partial DagBag fails. No connection or variable is defined (see conftest), and no database.
+What is expected comes from the settings (the declared DAGs) and each project's manifest, so these
+tests hold for any adopted project; jaffle_shop's exact task lists are one golden case. The DagBag
+is loaded from an absolute path and compared with the declarations, so an empty or partial
+DagBag fails. No connection or variable is defined (see conftest), and no database.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from include.blueprint.dag_specs import dag_specs
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
+from tests.dags.expectations import problems_of
 
 DAGS_DIR = REPO_ROOT / "dags"
-EXPECTED_DAG_IDS = {"jaffle_shop_local", "jaffle_shop_local_single_task"}
+DECLARED = {spec.dag_id: spec for spec in dag_specs(load_settings())}
 
 # jaffle_shop rendered by Cosmos per node: seeds, each model's run then its tests, in dbt's order.
 # A test that reads two models (relationships) is its own task after both.
@@ -64,7 +69,7 @@ JAFFLE_SHOP_MODEL_TASKS = {
 
 
 @pytest.fixture(scope="module")
-def dagbag(jaffle_project: Path) -> DagBag:
+def dagbag(registered_projects: dict[str, Path]) -> DagBag:
     return DagBag(dag_folder=str(DAGS_DIR))
 
 
@@ -72,15 +77,16 @@ def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
 
 
-def test_expected_dags_are_present(dagbag: DagBag) -> None:
-    assert set(dagbag.dag_ids) == EXPECTED_DAG_IDS
+def test_the_declared_dags_and_only_they_are_present(dagbag: DagBag) -> None:
+    assert DECLARED, "the settings declare no DAG"
+    assert set(dagbag.dag_ids) == set(DECLARED)
 
 
-def test_dag_files_of_disabled_modes_define_no_dag(dagbag: DagBag) -> None:
-    # The base configuration enables only the local mode; every other file must stay silent.
+def test_only_the_files_of_enabled_modes_define_dags(dagbag: DagBag) -> None:
+    enabled = {f"dbt_{mode}" for mode in load_settings().execution.enabled_modes}
     files_with_dags = {Path(dag.fileloc).stem for dag in dagbag.dags.values()}
-    assert files_with_dags == EXPECTED_DAG_IDS
-    assert len(list(DAGS_DIR.glob("*.py"))) > len(EXPECTED_DAG_IDS)
+    assert files_with_dags == enabled & files_with_dags != set()
+    assert len(list(DAGS_DIR.glob("*.py"))) > len(files_with_dags)
 
 
 def test_dag_files_raise_no_warnings_of_their_own(dagbag: DagBag) -> None:
@@ -92,87 +98,71 @@ def test_dag_files_raise_no_warnings_of_their_own(dagbag: DagBag) -> None:
     assert {file: warnings for file, warnings in ours.items() if warnings} == {}
 
 
-@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
-def test_no_cycles(dagbag: DagBag, dag_id: str) -> None:
-    dagbag.dags[dag_id].check_cycle()  # raises on a cycle
-
-
-@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
-def test_ownership_tags_and_retry_policy(dagbag: DagBag, dag_id: str) -> None:
-    policy = load_settings().dags
+@pytest.mark.parametrize("dag_id", sorted(DECLARED))
+def test_every_dag_builds_its_selection_in_dependency_order_under_the_policy(dagbag: DagBag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
-    assert dag.tags == set(policy.tags)
-    assert dag.max_active_runs == 1
-    assert dag.catchup is False
-    for task in dag.tasks:
-        assert task.owner == policy.owner, task.task_id
-        assert task.retries == policy.retries, task.task_id
-        assert task.retry_delay.total_seconds() == policy.retry_delay_seconds, task.task_id
+    dag.check_cycle()  # raises on a cycle
+    assert problems_of(dag, DECLARED[dag_id]) == []
 
 
-def test_local_dag_renders_every_model_with_its_tests_in_dependency_order(dagbag: DagBag) -> None:
+@pytest.mark.skipif("jaffle_shop_local" not in DECLARED, reason="jaffle_shop is not registered here")
+def test_jaffle_shop_local_renders_every_model_with_its_tests_in_dependency_order(dagbag: DagBag) -> None:
     dag = dagbag.dags["jaffle_shop_local"]
     rendered = {task_id: set(task.upstream_task_ids) for task_id, task in dag.task_dict.items()}
     assert rendered == JAFFLE_SHOP_MODEL_TASKS
 
 
-def test_single_task_dag_is_one_dbt_build(dagbag: DagBag) -> None:
+@pytest.mark.skipif("jaffle_shop_local_single_task" not in DECLARED, reason="jaffle_shop is not registered here")
+def test_jaffle_shop_single_task_dag_is_one_dbt_build(dagbag: DagBag) -> None:
     dag = dagbag.dags["jaffle_shop_local_single_task"]
     assert list(dag.task_dict) == ["dbt_build"]
     assert dag.task_dict["dbt_build"].base_cmd == ["build"]
 
 
-def test_dags_parse_without_running_dbt(jaffle_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dags_parse_without_running_dbt(registered_projects: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """Manifest-first: parsing must not start dbt, so a dbt that cannot run changes nothing."""
     monkeypatch.setenv("BLUEPRINT__DBT__EXECUTABLE", "/nonexistent/dbt")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == EXPECTED_DAG_IDS
+    assert set(bag.dag_ids) == set(DECLARED)
 
 
-def _copy_project(jaffle_project: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "jaffle_shop"
-    shutil.copytree(jaffle_project, copy, ignore=shutil.ignore_patterns("logs", "compiled", "run"))
+@pytest.fixture
+def project_copy(registered_projects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the first declared DAG's project, registered in its place."""
+    name = next(iter(DECLARED.values())).project_name
+    copy = tmp_path / name
+    shutil.copytree(registered_projects[name], copy, ignore=shutil.ignore_patterns("logs", "compiled", "run"))
+    monkeypatch.setenv(f"BLUEPRINT__PROJECTS__{name.upper()}__PROJECT_DIR", str(copy))
     return copy
 
 
-def _import_errors_by_file(bag: DagBag) -> dict[str, str]:
-    return {Path(file).name: error for file, error in bag.import_errors.items()}
-
-
 def _only_import_error(bag: DagBag, failing: set[str] | None = None) -> str:
-    """The error of jaffle_shop_local.py, after checking exactly the `failing` files failed."""
-    errors = _import_errors_by_file(bag)
-    assert set(errors) == (failing or {f"{dag_id}.py" for dag_id in EXPECTED_DAG_IDS})
-    return errors["jaffle_shop_local.py"]
+    """The error of the first enabled mode's file, after checking exactly the `failing` files failed."""
+    errors = {Path(file).name: error for file, error in bag.import_errors.items()}
+    with_dags = failing or {f"dbt_{spec.mode}.py" for spec in DECLARED.values()}
+    assert set(errors) == with_dags
+    return errors[f"dbt_{next(iter(DECLARED.values())).mode}.py"]
 
 
-def test_missing_manifest_fails_parse_with_the_fix(
-    jaffle_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project = _copy_project(jaffle_project, tmp_path)
-    (project / "target" / "manifest.json").unlink()
-    monkeypatch.setenv("BLUEPRINT__DBT__PROJECT_DIR", str(project))
+def test_missing_manifest_fails_parse_with_the_fix(project_copy: Path) -> None:
+    (project_copy / "target" / "manifest.json").unlink()
     error = _only_import_error(DagBag(dag_folder=str(DAGS_DIR)))
-    last_line = error.strip().splitlines()[-1]
-    assert last_line.startswith("include.blueprint.manifest.ManifestNotReady: dbt manifest ")
-    assert "is missing: run `make manifest`" in last_line
+    assert "invalid DAG declarations" in error
+    assert "dbt manifest " in error
+    assert "is missing: run `make manifest`" in error
     assert "/cosmos/" not in error  # it fails before Cosmos is involved
 
 
-def test_stale_manifest_fails_parse_naming_the_changed_file(
-    jaffle_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project = _copy_project(jaffle_project, tmp_path)
-    manifest = project / "target" / "manifest.json"
-    changed = project / "models" / "marts" / "orders.sql"
+def test_stale_manifest_fails_parse_naming_the_changed_file(project_copy: Path) -> None:
+    manifest = project_copy / "target" / "manifest.json"
+    changed = next(path for path in sorted((project_copy / "models").rglob("*.sql")))
     changed.write_text(changed.read_text() + "\n-- edited after the last dbt parse\n")
     manifest_time = manifest.stat().st_mtime
     os.utime(changed, (manifest_time + 5, manifest_time + 5))
-    monkeypatch.setenv("BLUEPRINT__DBT__PROJECT_DIR", str(project))
     error = _only_import_error(DagBag(dag_folder=str(DAGS_DIR)))
-    assert "is older than models/marts/orders.sql: run `make manifest`" in error.strip().splitlines()[-1]
+    assert f"is older than {changed.relative_to(project_copy)}: run `make manifest`" in error
 
 
 def test_invalid_settings_fail_parse_with_every_problem(monkeypatch: pytest.MonkeyPatch) -> None:

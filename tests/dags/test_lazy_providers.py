@@ -63,5 +63,5 @@ def test_an_enabled_container_mode_without_its_provider_fails_only_its_own_files
         BLUEPRINT__RUNTIME__IMAGE="registry.example.com/dbt-runtime:1",
     )
     failing = sorted(Path(file).name for file in parsed["errors"])
-    assert failing == ["jaffle_shop_docker.py", "jaffle_shop_docker_single_task.py"]
+    assert failing == ["dbt_docker.py"]
     assert parsed["dags"] == ["jaffle_shop_local", "jaffle_shop_local_single_task"]

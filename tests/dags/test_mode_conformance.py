@@ -20,6 +20,7 @@ from airflow.sdk.execution_time.context import ConnectionAccessor
 
 from include.blueprint.names import NAME_RULE
 from tests.conftest import REPO_ROOT
+from tests.dags.expectations import problems_of
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS, JAFFLE_SHOP_WATCHER_TASKS
 
 PASSWORD = "pw-Zq81-not-for-logs"
@@ -31,7 +32,8 @@ PER_NODE_MODES = ["local", "virtualenv", "docker", "kubernetes", "azure_containe
 CONTAINER_MODES = PER_NODE_MODES[2:]
 PLAIN_ENV = {"POSTGRES_HOST": "db.internal", "POSTGRES_PORT": "6432", "POSTGRES_USER": "dbt_runner",
              "POSTGRES_DATABASE": "analytics", "POSTGRES_SCHEMA": "jaffle_shop"}  # fmt: skip
-STG_CUSTOMERS_RUN = ["dbt", "run", "--select", "fqn:jaffle_shop.staging.stg_customers"]
+# The trigger form's dbt variables (none by default) travel on every command.
+STG_CUSTOMERS_RUN = ["dbt", "run", "--select", "fqn:jaffle_shop.staging.stg_customers", "--vars", "{}"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,6 @@ def all_modes(jaffle_project: Path) -> Iterator[DagBag]:
 
         settings.cache_clear()
         bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-        assert bag.import_errors == {}
         yield bag
         settings.cache_clear()
 
@@ -56,7 +57,7 @@ def _render(bag: DagBag, dag_id: str, task_id: str, try_number: int = 1) -> tupl
     task = dag.task_dict[task_id].prepare_for_execution()  # a copy, as the task runner makes
     ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, map_index=-1, try_number=try_number)
     context = {"ti": ti, "task_instance": ti, "run_id": RUN_ID, "conn": ConnectionAccessor(), "dag": dag,
-               "task": task, "params": {}, "var": {}}  # fmt: skip
+               "task": task, "params": {key: dag.params[key] for key in dag.params}, "var": {}}  # fmt: skip
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     rendered = repr({field: getattr(task, field, None) for field in task.template_fields})
     if task._pre_execute_hook is not None:
@@ -68,22 +69,24 @@ def _render(bag: DagBag, dag_id: str, task_id: str, try_number: int = 1) -> tupl
     return task, rendered
 
 
-def test_every_dag_file_defines_the_dag_named_after_it(all_modes: DagBag) -> None:
-    files = {path.stem for path in (REPO_ROOT / "dags").glob("*.py")}
-    assert {dag.dag_id for dag in all_modes.dags.values()} == files - {"jaffle_shop_airflow_async"}
-    assert all(Path(dag.fileloc).stem == dag.dag_id for dag in all_modes.dags.values())
-
-
-def test_every_dag_follows_the_policy(all_modes: DagBag) -> None:
+def test_every_mode_file_defines_the_dags_of_its_mode(all_modes: DagBag) -> None:
+    from include.blueprint.dag_specs import dag_specs
     from include.blueprint.settings import load_settings
 
-    policy = load_settings({"BLUEPRINT_ENV": "all-modes"}).dags
-    for dag in all_modes.dags.values():
-        assert dag.tags == set(policy.tags), dag.dag_id
-        assert dag.max_active_runs == 1, dag.dag_id
-        dag.check_cycle()
-        for task in dag.tasks:
-            assert (task.owner, task.retries) == (policy.owner, policy.retries), f"{dag.dag_id}.{task.task_id}"
+    specs = dag_specs(load_settings({"BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"}))
+    expected = {spec.dag_id: spec for spec in specs}
+    assert all_modes.import_errors == {}
+    assert set(all_modes.dag_ids) == set(expected)
+    assert all(Path(dag.fileloc).stem == f"dbt_{expected[dag.dag_id].mode}" for dag in all_modes.dags.values())
+
+
+def test_every_dag_follows_its_declaration_the_manifest_and_the_policy(all_modes: DagBag) -> None:
+    from include.blueprint.dag_specs import dag_specs
+    from include.blueprint.settings import load_settings
+
+    specs = dag_specs(load_settings({"BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"}))
+    problems = {spec.dag_id: problems_of(all_modes.dags[spec.dag_id], spec) for spec in specs}
+    assert {dag_id: found for dag_id, found in problems.items() if found} == {}
 
 
 @pytest.mark.parametrize("mode", PER_NODE_MODES)

@@ -42,7 +42,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _env_for(airflow_home: Path, postgres: ConnectionSettings, schema: str) -> dict[str, str]:
     env = airflow_env(airflow_home, load_settings(), postgres)
-    env["BLUEPRINT__WAREHOUSE__TARGET_SCHEMA"] = schema
+    env["BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA"] = schema
     migrate_metadata_db(env)
     return env
 

@@ -43,8 +43,8 @@ def _set_orders_broken(project: Path, broken: bool) -> None:
 def _env(tmp_path: Path, postgres: ConnectionSettings, project: Path, schema: str) -> dict[str, str]:
     env = airflow_env(tmp_path / "airflow", load_settings(), postgres)
     env.update({
-        "BLUEPRINT__DBT__PROJECT_DIR": str(project),
-        "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema,
+        "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR": str(project),
+        "BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA": schema,
         "BLUEPRINT__DAGS__RETRIES": "0",  # the failure must stay a failure within the test
         "BLUEPRINT__DAGS__SCHEDULE": "null",  # only the runs the test triggers
     })  # fmt: skip

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def _dev_env(airflow_home: Path, postgres: ConnectionSettings, schema: str) -> dict[str, str]:
     env = airflow_env(airflow_home, load_settings({"BLUEPRINT_ENV": "dev"}), postgres)
-    env.update({"BLUEPRINT_ENV": "dev", "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": schema})
+    env.update({"BLUEPRINT_ENV": "dev", "BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA": schema})
     env["BLUEPRINT__EXECUTION__VIRTUALENV_DIR"] = str(airflow_home / "cosmos-virtualenv")
     return env
 

@@ -63,7 +63,8 @@ def test_the_mwaa_bundle_loads_its_pinned_settings_and_fresh_manifest_from_the_d
         "from include.blueprint.settings import load_settings, REPO_ROOT\n"
         "from include.blueprint.manifest import require_fresh_manifest\n"
         "s = load_settings({'BLUEPRINT_ENV': 'prod'})\n"
-        "require_fresh_manifest(s.dbt.project_dir, s.dbt.manifest_path)\n"
+        "p = s.project('jaffle_shop')\n"
+        "require_fresh_manifest(p.project_dir, p.manifest_path)\n"
         "print(REPO_ROOT, s.runtime.image, s.execution.virtualenv_requirements.exists())\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLUEPRINT")}

@@ -200,7 +200,7 @@ def _stale_project(tmp_path: Path, jaffle_project: Path) -> Path:
 
 def test_deploy_astro_refuses_a_stale_manifest(run: Run, tmp_path: Path, jaffle_project: Path) -> None:
     project = _stale_project(tmp_path, jaffle_project)
-    stale = {"BLUEPRINT__DBT__PROJECT_DIR": str(project), "DBT_RUNTIME_IMAGE": PIN, **ASTRO}
+    stale = {"BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR": str(project), "DBT_RUNTIME_IMAGE": PIN, **ASTRO}
     result = run("deploy-astro.sh", "--dags", "--dry-run", **stale)
     assert result.returncode == 1
     assert "is older than models/marts/orders.sql" in one_error_line(result)
@@ -230,7 +230,7 @@ def test_preflight_reports_every_failure_at_once(run: Run, tmp_path: Path, jaffl
     failing.write_text("def test_dag_imports():\n    assert False, 'import error in dags/broken.py'\n")
     project = _stale_project(tmp_path, jaffle_project)
     result = run(
-        "preflight.sh", "--target", "mwaa", PREFLIGHT_TESTS=str(failing), BLUEPRINT__DBT__PROJECT_DIR=str(project),
+        "preflight.sh", "--target", "mwaa", PREFLIGHT_TESTS=str(failing), BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR=str(project),
         IMAGE_REGISTRY=REGISTRY, MWAA_BUCKET="bucket",
     )  # fmt: skip
     assert result.returncode == 1

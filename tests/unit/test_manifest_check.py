@@ -69,7 +69,7 @@ def test_files_outside_the_dbt_sources_do_not_count(tmp_path: Path) -> None:
 
 
 def test_a_missing_project_names_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(ManifestNotReady, match=r"no dbt project at .*BLUEPRINT__DBT__PROJECT_DIR"):
+    with pytest.raises(ManifestNotReady, match=r"no dbt project at .*projects.<name>.project_dir .*make adopt"):
         require_fresh_manifest(tmp_path, tmp_path / "target" / "manifest.json")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,19 @@ from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.settings import REPO_ROOT, BlueprintConfigError, load_settings
 
 
+def _config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of config/ (base, overlays, registered projects) that the settings then read."""
+    copy = tmp_path / "config"
+    shutil.copytree(settings_module.CONFIG_DIR, copy)
+    monkeypatch.setattr(settings_module, "CONFIG_DIR", copy)
+    return copy
+
+
 def test_base_configuration_loads_with_repo_relative_paths() -> None:
     loaded = load_settings({})
-    assert loaded.dbt.project_dir == REPO_ROOT / "dbt" / "jaffle_shop"
-    assert loaded.dbt.manifest_path == REPO_ROOT / "dbt" / "jaffle_shop" / "target" / "manifest.json"
+    jaffle_shop = loaded.project("jaffle_shop")
+    assert jaffle_shop.project_dir == REPO_ROOT / "dbt" / "jaffle_shop"
+    assert jaffle_shop.manifest_path == REPO_ROOT / "dbt" / "jaffle_shop" / "target" / "manifest.json"
     assert loaded.dbt.executable == REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
     assert loaded.warehouse.conn_id == "jaffle_shop_postgres"
     assert loaded.dags.start_date == dt.date(2026, 1, 1)
@@ -34,7 +44,7 @@ def test_environment_overrides_are_typed_and_absolute_paths_kept() -> None:
     assert loaded.dags.retries == 3
     assert loaded.dags.tags == ["dbt", "nightly"]
     assert loaded.dags.schedule is None
-    assert loaded.dbt.profile == "jaffle_shop"  # untouched siblings survive the override
+    assert loaded.dbt.target == "dev"  # untouched siblings survive the override
 
 
 def test_every_problem_is_reported_at_once_with_its_source() -> None:
@@ -43,7 +53,7 @@ def test_every_problem_is_reported_at_once_with_its_source() -> None:
             {
                 "BLUEPRINT__DAGS__RETRIES": "-1",
                 "BLUEPRINT__DAGS__START_DATE": "someday",
-                "BLUEPRINT__WAREHOUSE__TARGET_SCHEMA": "Not A Schema",
+                "BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA": "Not A Schema",
                 "BLUEPRINT__DBT__PROFLE": "typo",
             }
         )
@@ -52,28 +62,25 @@ def test_every_problem_is_reported_at_once_with_its_source() -> None:
     assert "dags.retries: Input should be greater than or equal to 0 (got -1) [BLUEPRINT__DAGS__RETRIES]" in message
     assert "dags.start_date: " in message
     assert "[BLUEPRINT__DAGS__START_DATE]" in message
-    assert "warehouse.target_schema: " in message
-    assert "[BLUEPRINT__WAREHOUSE__TARGET_SCHEMA]" in message
+    assert "projects.jaffle_shop.target_schema: " in message
+    assert "[BLUEPRINT__PROJECTS__JAFFLE_SHOP__TARGET_SCHEMA]" in message
     assert "dbt.profle: unknown setting" in message
     assert "[BLUEPRINT__DBT__PROFLE]" in message
 
 
 def test_a_missing_setting_names_the_file_to_add_it_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "base.yaml").write_text(
-        (settings_module.CONFIG_DIR / "base.yaml").read_text().replace("  conn_id: jaffle_shop_postgres\n", "")
-    )
-    monkeypatch.setattr(settings_module, "CONFIG_DIR", tmp_path)
-    with pytest.raises(BlueprintConfigError, match=r"warehouse\.conn_id: missing \[not set anywhere; add it to "):
+    base = _config_copy(tmp_path, monkeypatch) / "base.yaml"
+    base.write_text(base.read_text().replace("  owner: data-platform\n", ""))
+    with pytest.raises(BlueprintConfigError, match=r"dags\.owner: missing \[not set anywhere; add it to "):
         load_settings({})
 
 
 def test_an_environment_overlay_wins_over_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "base.yaml").write_text((settings_module.CONFIG_DIR / "base.yaml").read_text())
-    (tmp_path / "prod.yaml").write_text("dags:\n  retries: 4\n  owner: analytics\n")
-    monkeypatch.setattr(settings_module, "CONFIG_DIR", tmp_path)
+    overlay = _config_copy(tmp_path, monkeypatch) / "prod.yaml"
+    overlay.write_text("dags:\n  retries: 4\n  owner: analytics\n")
     loaded = load_settings({"BLUEPRINT_ENV": "prod"})
     assert (loaded.dags.retries, loaded.dags.owner, loaded.dags.retry_delay_seconds) == (4, "analytics", 60)
-    (tmp_path / "prod.yaml").write_text("dags:\n  retries: 99\n")
+    overlay.write_text("dags:\n  retries: 99\n")
     with pytest.raises(BlueprintConfigError, match=r"retries: Input should be less than or equal to 10 .*prod\.yaml"):
         load_settings({"BLUEPRINT_ENV": "prod"})
 
@@ -84,8 +91,7 @@ def test_an_unknown_environment_lists_the_known_ones() -> None:
 
 
 def test_broken_yaml_is_reported_with_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "base.yaml").write_text("dbt: [unclosed\n")
-    monkeypatch.setattr(settings_module, "CONFIG_DIR", tmp_path)
+    (_config_copy(tmp_path, monkeypatch) / "base.yaml").write_text("dbt: [unclosed\n")
     with pytest.raises(BlueprintConfigError, match=r"base\.yaml: not valid YAML"):
         load_settings({})
 

@@ -1,8 +1,8 @@
 """One module per Cosmos execution mode, chosen through an explicit mapping.
 
-Each module has `build(dag_id, settings)`, returning the per-node DAG, and, where the runtime can
-run the whole project as one task, `build_operator(settings)`, returning the `dbt build` operator
-class and its arguments for the single-task baseline. Modules import their provider packages
+Each module has `build(spec)`, returning the per-node (or per-model) DAG of a DAG spec, and, where
+the runtime can run many nodes in one task, `build_operator(spec)`, returning the `dbt build`
+operator class and its arguments for layer and project tasks. Modules import their provider packages
 inside these functions, so a deployment that enables only the local mode parses without Docker,
 Kubernetes or cloud provider packages installed.
 """
@@ -13,6 +13,7 @@ from types import ModuleType
 
 from airflow.sdk import DAG
 
+from include.blueprint.dag_specs import DagSpec, default_spec
 from include.blueprint.modes import (
     airflow_async,
     aws_ecs,
@@ -49,17 +50,27 @@ def mode_module(mode: str) -> ModuleType:
         raise BlueprintConfigError(f"unknown execution mode {mode!r}; supported: {', '.join(MODES)}") from None
 
 
+def build_dag(spec: DagSpec) -> DAG:
+    """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
+    for the whole project, as the spec's granularity says."""
+    from include.blueprint import assets
+
+    module = mode_module(spec.mode)
+    if spec.granularity in ("layer", "project"):
+        return _grouped_dag(spec)
+    dag = module.build(spec)
+    assets.attach_to_cosmos_dag(dag, spec)
+    return dag
+
+
 def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
-    """The dbt project run in `mode`, one task per node, model, layer or the whole project as
-    execution.granularity says; None when the mode is disabled."""
-    module = mode_module(mode)
+    """The only enabled project's DAG in `mode`, building every node; None when the mode is
+    disabled. For tests and benchmarks: deployments declare their DAGs (dags/dbt_dags.py)."""
+    mode_module(mode)
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
-    granularity = config.execution.granularity_of(mode)
-    if granularity in ("layer", "project"):
-        return _grouped_dag(dag_id, mode, config, granularity)
-    return module.build(dag_id, config)
+    return build_dag(default_spec(config, dag_id, mode))
 
 
 def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
@@ -72,20 +83,36 @@ def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
-    return _grouped_dag(dag_id, mode, config, "project")
+    return build_dag(default_spec(config, dag_id, mode, granularity="project"))
 
 
-def _grouped_dag(dag_id: str, mode: str, config: Settings, granularity: str) -> DAG:
+def _grouped_dag(spec: DagSpec) -> DAG:
     """`dbt build` tasks that each run a layer, or one that runs the whole project."""
-    from include.blueprint import cosmos_configs
+    from include.blueprint import assets, cosmos_configs
     from include.blueprint import granularity as grouping
+    from include.blueprint.selection import selected_nodes
 
     # A stale manifest means the deployed code is inconsistent, even where no task reads it.
-    manifest = cosmos_configs.project_config(config).manifest_path
-    layers = grouping.plan_layers(grouping.read_manifest(manifest)) if granularity == "layer" else None
-    operator_class, arguments = MODES[mode].build_operator(config)
-    what = "one `dbt build` task per layer" if layers else "the whole project in one `dbt build` task"
-    description = f"jaffle_shop: {what} ({mode})"
-    return grouping.build_grouped_dag(
-        cosmos_configs.dag_arguments(dag_id, config, description), operator_class, arguments, layers
+    manifest_path = cosmos_configs.project_config(spec).manifest_path
+    operator_class, arguments = MODES[spec.mode].build_operator(spec)
+    # Our assets (assets.py) replace Cosmos's, whose URIs carry the warehouse's host and port.
+    arguments = {**arguments, **cosmos_configs.run_parameters(), "emit_datasets": False}
+    if spec.granularity == "project":
+        declaration = spec.declaration
+        selection = {"select": declaration.select, "exclude": declaration.exclude, "selector": declaration.selector}
+        arguments.update({key: value for key, value in selection.items() if value})
+        layers = None
+    else:
+        only = None if spec.selects_everything else set(selected_nodes(spec))
+        layers = grouping.plan_layers(grouping.read_manifest(manifest_path), only)
+    what = "one `dbt build` task per layer" if layers else "the selection in one `dbt build` task"
+    dag = grouping.build_grouped_dag(
+        cosmos_configs.dag_arguments(spec, f"{what} ({spec.mode})"), operator_class, arguments, layers
     )
+    built = {
+        uid: assets.reference_of(spec, node) for uid, node in selected_nodes(spec).items() if assets.is_built(node)
+    }
+    for layer in layers or [None]:
+        task = dag.get_task(layer.task_id if layer else "dbt_build")
+        assets.set_outlets(task, [built[uid] for uid in (layer.nodes if layer else built) if uid in built])
+    return dag

@@ -11,23 +11,22 @@ from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
 
 from include.blueprint import cosmos_configs
-from include.blueprint.settings import Settings
+from include.blueprint.dag_specs import DagSpec
 
 
 @dataclass(frozen=True)
 class ContainerMode:
     execution_mode: ExecutionMode
     description: str
-    operator_args: Callable[[Settings], dict[str, Any]]
+    operator_args: Callable[[DagSpec], dict[str, Any]]
     # Imports the provider-backed Cosmos `dbt build` operator: only called when the mode is used.
     build_operator_class: Callable[[], type]
 
-    def build(self, dag_id: str, settings: Settings) -> DbtDag:
-        execution = ExecutionConfig(execution_mode=self.execution_mode, dbt_project_path=settings.runtime.project_dir)
-        return cosmos_configs.cosmos_dag(
-            dag_id, settings, self.description, execution, self.operator_args(settings), in_container=True
-        )
+    def build(self, spec: DagSpec) -> DbtDag:
+        project_dir = spec.settings.runtime.project_dir
+        execution = ExecutionConfig(execution_mode=self.execution_mode, dbt_project_path=project_dir)
+        return cosmos_configs.cosmos_dag(spec, self.description, execution, self.operator_args(spec), in_container=True)
 
-    def build_operator(self, settings: Settings) -> tuple[type, dict[str, Any]]:
-        arguments = {"project_dir": settings.runtime.project_dir, **self.operator_args(settings)}
+    def build_operator(self, spec: DagSpec) -> tuple[type, dict[str, Any]]:
+        arguments = {"project_dir": spec.settings.runtime.project_dir, **self.operator_args(spec)}
         return self.build_operator_class(), arguments

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from cosmos import DbtDag
 
-from include.blueprint.settings import BlueprintConfigError, Settings
+from include.blueprint.dag_specs import DagSpec
+from include.blueprint.settings import BlueprintConfigError
 
 WAREHOUSE_TYPE = "postgres"
 
@@ -19,10 +20,10 @@ def supported_warehouses() -> list[str]:
     return sorted(_SUPPORTED_DATABASES)
 
 
-def build(dag_id: str, settings: Settings) -> DbtDag:
+def build(spec: DagSpec) -> DbtDag:
     supported = supported_warehouses()
     raise BlueprintConfigError(
-        f"{dag_id}: mode airflow_async supports only {', '.join(supported)} warehouses in Cosmos 1.15, "
+        f"{spec.dag_id}: mode airflow_async supports only {', '.join(supported)} warehouses in Cosmos 1.15, "
         f"and this project targets {WAREHOUSE_TYPE}. Remove airflow_async from execution.enabled_modes, "
         "or use watcher for per-node tasks at close to single-task cost."
     )

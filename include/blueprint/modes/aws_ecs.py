@@ -11,13 +11,14 @@ from typing import Any
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import plain_environment
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one Amazon ECS task of the dbt runtime image per dbt node"
+DESCRIPTION = "one Amazon ECS task of the dbt runtime image per dbt node"
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     ecs = settings.aws_ecs
     return {
         "aws_conn_id": ecs.aws_conn_id,
@@ -33,7 +34,7 @@ def operator_args(settings: Settings) -> dict[str, Any]:
                 "assignPublicIp": "ENABLED" if ecs.assign_public_ip else "DISABLED",
             }
         },
-        "env": plain_environment(settings),
+        "env": plain_environment(spec),
     }
 
 

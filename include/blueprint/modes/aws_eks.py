@@ -6,18 +6,19 @@ from typing import Any
 
 from cosmos.constants import ExecutionMode
 
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.modes.kubernetes import pod_args
 from include.blueprint.names import NAME_TEMPLATE
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one pod of the dbt runtime image per dbt node on Amazon EKS"
+DESCRIPTION = "one pod of the dbt runtime image per dbt node on Amazon EKS"
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     eks = settings.aws_eks
     return {
-        **pod_args(settings),
+        **pod_args(spec),
         "pod_name": NAME_TEMPLATE,
         "cluster_name": eks.cluster_name,
         "region": eks.region,

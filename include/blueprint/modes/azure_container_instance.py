@@ -9,12 +9,12 @@ from typing import Any
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import InjectSecrets, plain_environment, secret_variable_names
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._aci_logs import follow_whole_log
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one Azure Container Instances container group per dbt node"
+DESCRIPTION = "one Azure Container Instances container group per dbt node"
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class PrepareContainerGroup:
         follow_whole_log(context["task"])
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     runtime, aci = settings.runtime, settings.azure_container_instance
     return {
         "ci_conn_id": aci.ci_conn_id,
@@ -38,7 +39,7 @@ def operator_args(settings: Settings) -> dict[str, Any]:
         "region": aci.region,
         "image": runtime.image,
         "name": NAME_TEMPLATE,
-        "env": plain_environment(settings),
+        "env": plain_environment(spec),
         # Only the names travel in the DAG; the values are added at run time as secure values.
         "secured_variables": secret_variable_names(),
         "pre_execute": PrepareContainerGroup(InjectSecrets(settings.warehouse.conn_id, "environment_variables")),

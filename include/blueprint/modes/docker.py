@@ -7,18 +7,19 @@ from typing import Any
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import InjectSecrets, plain_environment
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one container of the dbt runtime image per dbt node (Docker)"
+DESCRIPTION = "one container of the dbt runtime image per dbt node (Docker)"
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     runtime = settings.runtime
     return {
         "image": runtime.image,
-        "env": plain_environment(settings),
+        "env": plain_environment(spec),
         # DockerOperator keeps `private_environment` (never rendered, never logged) in this attribute.
         "pre_execute": InjectSecrets(settings.warehouse.conn_id, "_private_environment"),
         "container_name": NAME_TEMPLATE,

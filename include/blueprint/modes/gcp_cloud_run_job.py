@@ -11,20 +11,21 @@ from typing import Any
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import plain_environment
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one Cloud Run job execution per dbt node"
+DESCRIPTION = "one Cloud Run job execution per dbt node"
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     job = settings.gcp_cloud_run_job
     return {
         "gcp_conn_id": job.gcp_conn_id,
         "project_id": job.project_id,
         "region": job.region,
         "job_name": job.job_name,
-        "env": plain_environment(settings),
+        "env": plain_environment(spec),
     }
 
 

@@ -11,14 +11,15 @@ from typing import Any
 from cosmos.constants import ExecutionMode
 
 from include.blueprint.container_env import plain_environment, secret_variable_names
+from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
-from include.blueprint.settings import Settings
 
-DESCRIPTION = "jaffle_shop: one Kubernetes pod of the dbt runtime image per dbt node"
+DESCRIPTION = "one Kubernetes pod of the dbt runtime image per dbt node"
 
 
-def pod_args(settings: Settings) -> dict[str, Any]:
+def pod_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     """What a pod of the dbt image needs on any Kubernetes cluster (plain Kubernetes and EKS)."""
     from airflow.providers.cncf.kubernetes.secret import Secret
     from kubernetes.client import models as k8s
@@ -28,7 +29,7 @@ def pod_args(settings: Settings) -> dict[str, Any]:
     return {
         "image": runtime.image,
         "namespace": pods.namespace,
-        "env": plain_environment(settings),
+        "env": plain_environment(spec),
         "secrets": [
             Secret("env", name, pods.password_secret_name, pods.password_secret_key) for name in secret_variable_names()
         ],
@@ -44,10 +45,11 @@ def pod_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def operator_args(settings: Settings) -> dict[str, Any]:
+def operator_args(spec: DagSpec) -> dict[str, Any]:
+    settings = spec.settings
     pods = settings.kubernetes
     return {
-        **pod_args(settings),
+        **pod_args(spec),
         "name": NAME_TEMPLATE,
         "random_name_suffix": False,  # the name is already unique per task instance and try
         "kubernetes_conn_id": pods.kubernetes_conn_id,

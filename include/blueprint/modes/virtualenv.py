@@ -12,9 +12,9 @@ from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
 
 from include.blueprint import cosmos_configs
-from include.blueprint.settings import Settings
+from include.blueprint.dag_specs import DagSpec
 
-DESCRIPTION = "jaffle_shop: one task per dbt node, dbt in a venv Cosmos builds and caches on the worker"
+DESCRIPTION = "one task per dbt node, dbt in a venv Cosmos builds and caches on the worker"
 
 
 def locked_requirements(lock: Path) -> list[str]:
@@ -23,7 +23,8 @@ def locked_requirements(lock: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith(("#", "-"))]
 
 
-def build(dag_id: str, settings: Settings) -> DbtDag:
+def build(spec: DagSpec) -> DbtDag:
+    settings = spec.settings
     execution = ExecutionConfig(
         execution_mode=ExecutionMode.VIRTUALENV,
         virtualenv_dir=settings.execution.virtualenv_dir,
@@ -32,4 +33,4 @@ def build(dag_id: str, settings: Settings) -> DbtDag:
         "py_requirements": locked_requirements(settings.execution.virtualenv_requirements),
         "py_system_site_packages": False,
     }
-    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, operator_args)
+    return cosmos_configs.cosmos_dag(spec, DESCRIPTION, execution, operator_args)

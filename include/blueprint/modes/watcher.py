@@ -11,12 +11,13 @@ from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
 
 from include.blueprint import cosmos_configs
-from include.blueprint.settings import Settings
+from include.blueprint.dag_specs import DagSpec
 
-DESCRIPTION = "jaffle_shop: one dbt build on the worker, one task per dbt node watching its result"
+DESCRIPTION = "one dbt build on the worker, one task per dbt node watching its result"
 
 
-def build(dag_id: str, settings: Settings) -> DbtDag:
+def build(spec: DagSpec) -> DbtDag:
+    settings = spec.settings
     executable, environment = cosmos_configs.dbt_command(settings)
     execution = ExecutionConfig(
         execution_mode=ExecutionMode.WATCHER,
@@ -27,4 +28,4 @@ def build(dag_id: str, settings: Settings) -> DbtDag:
         "deferrable": settings.execution.watcher_deferrable,
         "poke_interval": settings.execution.watcher_poke_seconds,
     }
-    return cosmos_configs.cosmos_dag(dag_id, settings, DESCRIPTION, execution, {"env": environment, **consumers})
+    return cosmos_configs.cosmos_dag(spec, DESCRIPTION, execution, {"env": environment, **consumers})

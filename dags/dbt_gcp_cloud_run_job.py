@@ -1,0 +1,9 @@
+"""The dbt DAGs of this Airflow deployment that run in the gcp_cloud_run_job execution mode.
+
+Each DAG is declared as data under `dags:` in include/blueprint/config/projects/<project>.yaml
+(`make adopt` writes it); this file shows them only while gcp_cloud_run_job is in execution.enabled_modes.
+"""
+
+from include.blueprint.pipelines import declared_dags
+
+globals().update(declared_dags("gcp_cloud_run_job"))

@@ -1,0 +1,105 @@
+"""The declared dbt DAGs of this deployment, built per execution mode and checked against each other.
+
+`dags/dbt_<mode>.py` calls `declared_dags("<mode>")`. Each DAG is built from its declaration (see
+declarations.py); the checks that need every DAG of every mode compare what each selects (from
+the manifest, without building the other modes' DAGs), and every problem is reported at once,
+one line each:
+- a selection that builds no model, seed or snapshot;
+- two DAGs building the same model, unless one of them says `allow_overlap: true`;
+- an asset schedule on a model that no DAG of this deployment builds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from airflow.sdk import DAG
+
+from include.blueprint import assets
+from include.blueprint.dag_specs import DagSpec, dag_specs, raise_problems
+from include.blueprint.declarations import AssetSchedule
+from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
+from include.blueprint.selection import selected_nodes
+from include.blueprint.settings import BlueprintConfigError, Settings, settings
+
+
+def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
+    """dag_id -> DAG for every declared DAG in `mode` (dags/ has one file per mode, so a mode whose
+    provider is missing fails only its own file); raises on any problem that involves them."""
+    from include.blueprint.modes import build_dag, mode_module
+
+    mode_module(mode)  # an unknown mode is a mistake in the DAG file
+    config = config or settings()
+    every_spec = dag_specs(config)
+    ours = [spec for spec in every_spec if spec.mode == mode]
+    if not ours:
+        return {}
+    dags: dict[str, DAG] = {}
+    problems: list[str] = []
+    built: dict[str, set[str]] = {}
+    for spec in every_spec:
+        try:
+            built[spec.dag_id] = built_by(spec)
+        except (BlueprintConfigError, ManifestNotReady) as error:
+            if spec in ours:
+                problems.append(f"{spec.where} ({spec.dag_id}): {_one_line(error)}")
+    for spec in ours:
+        if spec.dag_id in built:
+            dags[spec.dag_id] = build_dag(spec)
+    problems += _empty_selections(ours, built)
+    problems += _overlaps(every_spec, built, {spec.dag_id for spec in ours})
+    problems += _unbuilt_schedules(ours, built)
+    if problems:
+        raise_problems(list(dict.fromkeys(problems)))
+    return dags
+
+
+def built_by(spec: DagSpec) -> set[str]:
+    """The models, seeds and snapshots a DAG builds: <project>.<model> references."""
+    require_fresh_manifest(spec.project_dir, spec.project.manifest_path)
+    return {assets.reference_of(spec, node) for node in selected_nodes(spec).values() if assets.is_built(node)}
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _empty_selections(specs: list[DagSpec], built: dict[str, set[str]]) -> list[str]:
+    return [
+        f"{spec.where} ({spec.dag_id}): the selection builds no model, seed or snapshot; "
+        f"check it with `dbt ls` in {spec.project_dir.name}"
+        for spec in specs
+        if spec.dag_id in built and not built[spec.dag_id]
+    ]
+
+
+def _overlaps(specs: list[DagSpec], built: dict[str, set[str]], ours: set[str]) -> list[str]:
+    """Two declarations building one model, where one of `ours` is involved. The DAGs one
+    declaration expands to (one per mode) are alternatives of one pipeline, not an overlap."""
+    builders: dict[str, list[DagSpec]] = defaultdict(list)
+    for spec in specs:
+        for reference in built.get(spec.dag_id, ()):
+            builders[reference].append(spec)
+    problems = []
+    for reference, found in sorted(builders.items()):
+        strict = [spec for spec in found if not spec.declaration.allow_overlap]
+        if len({spec.where for spec in strict}) > 1 and ours & {spec.dag_id for spec in strict}:
+            names = ", ".join(sorted(spec.dag_id for spec in strict))
+            problems.append(
+                f"{reference} is built by {names}; select it in one DAG only, or set allow_overlap: true on one of them"
+            )
+    return problems
+
+
+def _unbuilt_schedules(specs: list[DagSpec], built: dict[str, set[str]]) -> list[str]:
+    everything = set().union(*built.values()) if built else set()
+    problems = []
+    for spec in specs:
+        if isinstance(spec.schedule, AssetSchedule):
+            missing = [reference for reference in spec.schedule.assets if reference not in everything]
+            problems += [
+                f"{spec.where} ({spec.dag_id}): schedule asset {reference} is built by no DAG of this deployment; "
+                "declare a DAG that selects it, or fix the name (<project>.<model>)"
+                for reference in missing
+            ]
+    return problems
