@@ -54,6 +54,9 @@ cp "$lock" "$context/dbt/"
 mkdir "$context/dbt/project"
 tar -C "$project" -c --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.user.yml . \
   | tar -C "$context/dbt/project" -x
+# Installed packages travel with the project (the build has no network for hub or git packages);
+# -h turns the links of local packages into copies.
+[ ! -d "$project/dbt_packages" ] || tar -C "$project" -ch dbt_packages | tar -C "$context/dbt/project" -x
 if [ "$(realpath "$project")" = "$(realpath dbt/jaffle_shop)" ]; then  # generated data, never the working tree's
   rm -f "$context"/dbt/project/seeds/*.csv
   python3 -m tools.generate_data --scale "${SEED_SCALE:-1}" --out "$context/dbt/project/seeds" >/dev/null

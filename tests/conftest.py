@@ -68,6 +68,25 @@ def registered_projects(jaffle_project: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def adopted_fork(tmp_path_factory: pytest.TempPathFactory, jaffle_project: Path) -> Path:
+    """A fork of this repository into which a team adopted two projects with `make adopt`'s
+    command: `acme` (tests/fixtures/dbt_projects) and a generated 30-model `synthetic` one."""
+    from tests.fixtures.dbt_projects import ACME_PROJECT
+    from tests.forks import make_fork, run_in
+    from tools.synthetic_project import write_project
+
+    fork = make_fork(tmp_path_factory.mktemp("fork"))
+    synthetic = tmp_path_factory.mktemp("team") / "synthetic"
+    write_project(synthetic, 30)
+    for source in (ACME_PROJECT, synthetic):
+        adopted = run_in(fork, "-m", "tools.adopt", str(source))
+        assert adopted.returncode == 0, f"adopting {source.name}:\n{adopted.stdout}{adopted.stderr}"
+    manifests = run_in(fork, "-m", "tools.manifest")
+    assert manifests.returncode == 0, manifests.stderr
+    return fork
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
     root = Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-"))

@@ -84,7 +84,8 @@ def copy_project(source: Path, staging: Path, with_profile: bool) -> None:
 
 @contextmanager
 def parse_schema(schema: str) -> Iterator[None]:
-    """The manifest records each node's schema; parse_project's placeholder schema is jaffle_shop's."""
+    """The manifest records each node's schema, which must be the registered target schema; a
+    POSTGRES_SCHEMA left in the caller's shell would otherwise win over parse_project's `schema`."""
     saved = os.environ.get("POSTGRES_SCHEMA")
     os.environ["POSTGRES_SCHEMA"] = schema
     try:
@@ -97,14 +98,13 @@ def parse_schema(schema: str) -> Iterator[None]:
 
 
 def first_error(output: str) -> str:
-    """The line of dbt's output that says what went wrong (with its detail line)."""
+    """What dbt said went wrong: the lines after its "Encountered an error:", up to any traceback."""
     lines = [re.sub(r"^(\x1b\[\d+m)?\d\d:\d\d:\d\d\s+", "", line).strip() for line in output.splitlines()[1:]]
-    lines = [line for line in lines if line and not line.startswith(("Encountered an error", "Traceback"))]
-    for index, line in enumerate(lines):
-        if "Error" in line or "error" in line:
-            detail = lines[index + 1] if line.endswith("Error") and index + 1 < len(lines) else ""
-            return f"{line} {detail}".strip()[:300]
-    return (lines or ["no output"])[-1][:300]
+    marker = next((i for i, line in enumerate(lines) if line.startswith("Encountered an error")), None)
+    detail = lines[marker + 1 :] if marker is not None else lines[-1:]
+    if "Traceback (most recent call last):" in detail:
+        detail = detail[: detail.index("Traceback (most recent call last):")]
+    return " ".join(line for line in detail if line)[:300] or "no message"
 
 
 def dbt_refusal(output: str, plan: Plan) -> AdoptRefused:
@@ -130,7 +130,7 @@ def build_in_staging(plan: Plan, root: Path, dbt: Path) -> Path:
             profile = PROFILE.substitute(profile=plan.profile, target=plan.target, schema=plan.name)
             (staging / "profiles.yml").write_text(profile)
         with parse_schema(plan.name):
-            parse_project(staging, dbt)
+            parse_project(staging, dbt, schema=plan.name)
     except RuntimeError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise dbt_refusal(str(error), plan) from None
@@ -182,12 +182,13 @@ def install(staging: Path, plan: Plan, root: Path) -> bool:
     previous = aside / plan.name
     if plan.dest.exists():
         plan.dest.rename(previous)
-    staging.rename(plan.dest)
     try:
+        staging.rename(plan.dest)
         relink_local_packages(plan.dest, staging)
         registered = register(root, plan)
     except BaseException:
-        shutil.rmtree(plan.dest, ignore_errors=True)
+        for leftover in (staging, plan.dest):
+            shutil.rmtree(leftover, ignore_errors=True)
         if previous.exists():
             previous.rename(plan.dest)
         shutil.rmtree(aside, ignore_errors=True)
@@ -211,7 +212,11 @@ def manifest_contents(manifest_path: Path) -> tuple[str, list[str]]:
 
 def what_was_done(plan: Plan, root: Path, registered: bool, counts: str) -> list[str]:
     dest, registration = shown(plan.dest, root), shown(root / REGISTRATIONS / f"{plan.name}.yaml", root)
-    copied = f"{dest} in place" if plan.source == plan.dest else f"copied {shown(plan.source, root)} -> {dest}"
+    copied = (
+        f"{dest} in place (nothing copied)"
+        if plan.source == plan.dest
+        else f"copied {shown(plan.source, root)} -> {dest} (without target/, logs/, dbt_packages/)"
+    )
     if plan.keep_profile:
         profile = f"kept {dest}/profiles.yml ({plan.profile_reason})"
     else:
@@ -219,7 +224,7 @@ def what_was_done(plan: Plan, root: Path, registered: bool, counts: str) -> list
     modes = (blueprint_defaults(root).get("execution") or {}).get("enabled_modes") or []
     dags = ", ".join(f"{plan.name}_{mode}" for mode in modes) or "none (execution.enabled_modes is empty)"
     return [
-        f"adopted {plan.name}: {copied} (without target/, logs/, dbt_packages/)",
+        f"adopted {plan.name}: {copied}",
         f"profile: {profile}",
         f"registered: {registration}" if registered else f"registration: {registration} exists, left as is",
         f"manifest: {dest}/target/manifest.json ({counts})",
@@ -247,6 +252,8 @@ def adopt(path: Path, name: str | None = None, root: Path = REPO_ROOT, dbt: Path
     """Adopt the dbt project at `path` as dbt/<name>/ of the repository at `root`; returns the report."""
     root = root.resolve()
     plan = plan_adoption(path.resolve(), name, root)
+    if not dbt.is_file():
+        raise AdoptRefused(f"no dbt at {shown(dbt, root)}", "build the virtual environments with `make venvs`")
     staging = build_in_staging(plan, root, dbt)
     registered = install(staging, plan, root)
     counts, sources = manifest_contents(plan.dest / "target" / "manifest.json")

@@ -149,8 +149,9 @@ def _outputs(profiles: dict[str, Any], profile_name: str) -> dict[str, dict[str,
 
 def check_adapter(profiles: dict[str, Any] | None, profile_name: str) -> None:
     """The profile's target output (every output when it names no target) must be postgres."""
+    profile = (profiles or {}).get(profile_name)
+    target = profile.get("target") if isinstance(profile, dict) else None
     outputs = _outputs(profiles or {}, profile_name)
-    target = (profiles or {}).get(profile_name, {}).get("target")
     for output_name, output in ({target: outputs[target]} if target in outputs else outputs).items():
         if output.get("type") != "postgres":
             raise AdoptRefused(
@@ -203,11 +204,12 @@ def check_packages(source: Path) -> tuple[str, ...]:
     for file_name in PACKAGE_FILES:
         if not (source / file_name).is_file():
             continue
-        declared = read_yaml(source / file_name, f"fix {file_name}") or {}
-        for entry in declared.get("packages") or [] if isinstance(declared, dict) else []:
-            if isinstance(entry, dict) and "local" in entry:
+        declared = read_yaml(source / file_name, f"fix {file_name}")
+        entries = declared.get("packages") if isinstance(declared, dict) else None
+        for entry in (entry for entry in entries or [] if isinstance(entry, dict)):
+            if "local" in entry:
                 check_local_package(source, file_name, str(entry["local"]))
-            elif isinstance(entry, dict):
+            else:
                 remote.append(str(next((entry[key] for key in ("package", "git", "tarball") if key in entry), "?")))
     return tuple(remote)
 

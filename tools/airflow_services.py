@@ -124,12 +124,13 @@ class LocalAirflow:
             time.sleep(1)
         raise RuntimeError(f"{dag_id} was not parsed within {timeout:.0f} s; see {self.home / 'service-logs'}")
 
-    def trigger(self, dag_id: str) -> str:
+    def trigger(self, dag_id: str, conf: dict[str, object] | None = None) -> str:
+        """Trigger a run (with `conf`, the trigger form's values, validated by Airflow)."""
         run_id = f"manual__{dag_id}__{secrets.token_hex(4)}"
-        result = subprocess.run(
-            [str(AIRFLOW_BIN / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id],
-            env=self.env, capture_output=True, text=True,
-        )  # fmt: skip
+        command = [str(AIRFLOW_BIN / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id]
+        if conf is not None:
+            command += ["--conf", json.dumps(conf)]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"could not trigger {dag_id}: {result.stderr.strip()[-500:]}")
         return run_id
@@ -149,6 +150,16 @@ class LocalAirflow:
                 return RunResult(dag_id, run_id, rows[0][0], float(rows[0][1] or 0), dict(tasks))
             time.sleep(1)
         raise RuntimeError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+
+    def first_run(self, dag_id: str, timeout: float = 300) -> str:
+        """The run_id of the first run of `dag_id` (e.g. one the scheduler started on assets)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self._query("select run_id from dag_run where dag_id = %s order by id limit 1", dag_id)
+            if rows:
+                return rows[0][0]
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} did not start within {timeout:.0f} s; see {self.home / 'service-logs'}")
 
     def run_spans(self, dag_id: str) -> dict[str, tuple[float, float]]:
         """run_id -> (start, end) in epoch seconds, for the finished runs of a DAG."""

@@ -39,6 +39,11 @@ class DagSpec:
         return self.project.project_dir
 
     @property
+    def image(self) -> str | None:
+        """The dbt runtime image holding this project (container modes)."""
+        return self.project.image or self.settings.runtime.image
+
+    @property
     def policy(self) -> DagPolicy:
         overrides = self.declaration.policy_overrides()
         return self.settings.dags.model_copy(update=overrides) if overrides else self.settings.dags
@@ -53,10 +58,12 @@ class DagSpec:
         return not (declaration.select or declaration.exclude or declaration.selector)
 
 
-def default_spec(settings: Settings, dag_id: str, mode: str, granularity: str | None = None) -> DagSpec:
-    """A spec for one project (the only enabled one) building every node: for tests and benchmarks."""
-    project = settings.project()
-    name = next(key for key, value in settings.projects.items() if value is project)
+def default_spec(
+    settings: Settings, dag_id: str, mode: str, granularity: str | None = None, project: str | None = None
+) -> DagSpec:
+    """A spec building every node of `project` (default: the first enabled one): for tests and benchmarks."""
+    name = project or next(key for key, value in settings.projects.items() if value is settings.project())
+    settings.project(name)  # an unknown name is refused with the registered ones
     declaration = DagDeclaration(id=dag_id, mode=mode, granularity=granularity)  # type: ignore[arg-type]
     chosen = granularity or settings.execution.granularity_of(mode)
     return DagSpec(dag_id, mode, name, declaration, chosen, settings, f"projects.{name}")

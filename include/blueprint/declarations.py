@@ -98,6 +98,9 @@ class ProjectSettings(_Section):
     target_schema: str = Field(min_length=1, pattern=r"^[a-z_][a-z0-9_]*$")
     # false: registered (manifest, tests) but no DAG in this deployment.
     enabled: bool = True
+    # The container modes' dbt runtime image holds one project (ci/build-image.sh DBT_PROJECT=...):
+    # a project other than the one in runtime.image names its own image here.
+    image: str | None = Field(default=None, min_length=1)
     dags: list[DagDeclaration] = Field(default_factory=lambda: [DagDeclaration()], min_length=1)
 
     @property

@@ -84,7 +84,7 @@ def _overlaps(specs: list[DagSpec], built: dict[str, set[str]], ours: set[str]) 
     for reference, found in sorted(builders.items()):
         strict = [spec for spec in found if not spec.declaration.allow_overlap]
         if len({spec.where for spec in strict}) > 1 and ours & {spec.dag_id for spec in strict}:
-            names = ", ".join(sorted(spec.dag_id for spec in strict))
+            names = ", ".join(sorted({spec.dag_id for spec in strict}))
             problems.append(
                 f"{reference} is built by {names}; select it in one DAG only, or set allow_overlap: true on one of them"
             )

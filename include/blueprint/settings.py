@@ -236,6 +236,8 @@ def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...
     for mode in settings.execution.enabled_modes:
         for dotted in MODE_REQUIREMENTS[mode]:
             section, key = dotted.split(".")
+            if dotted == "runtime.image" and all(project.image for project in settings.projects.values()):
+                continue  # every project names its own image
             if not getattr(getattr(settings, section), key):
                 where = _source_of(("execution", "enabled_modes"), sources)
                 problems.append(f"{dotted}: required because mode {mode} is enabled [enabled in {where}]")

@@ -230,8 +230,8 @@ def test_preflight_reports_every_failure_at_once(run: Run, tmp_path: Path, jaffl
     failing.write_text("def test_dag_imports():\n    assert False, 'import error in dags/broken.py'\n")
     project = _stale_project(tmp_path, jaffle_project)
     result = run(
-        "preflight.sh", "--target", "mwaa", PREFLIGHT_TESTS=str(failing), BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR=str(project),
-        IMAGE_REGISTRY=REGISTRY, MWAA_BUCKET="bucket",
+        "preflight.sh", "--target", "mwaa", PREFLIGHT_TESTS=str(failing),
+        BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR=str(project), IMAGE_REGISTRY=REGISTRY, MWAA_BUCKET="bucket",
     )  # fmt: skip
     assert result.returncode == 1
     failed = _failed(result)

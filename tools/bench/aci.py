@@ -125,7 +125,7 @@ def benchmark_delay_under_scheduler(
         database = server.settings()
         env = {**scheduler.service_env(database, dags_folder, []), **OVERRIDES, "BLUEPRINT__DAGS__RETRIES": "0"}
         env.update({**aci.client_env(), **aci.connection_env(CONN_ID), **extra_env})
-        schema = load_settings(env).warehouse.target_schema
+        schema = load_settings(env).project("jaffle_shop").target_schema
         airflow = LocalAirflow(scheduler.HOME, env, server.database(f"airflow_aci_{delay:g}".replace(".", "_")))
         print(f"bench: ACI emulator on {aci.url}, start-up delay {delay:g} s, under a real scheduler", flush=True)
         try:

@@ -47,7 +47,11 @@ def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
     from include.blueprint.modes import build_dbt_dag
     from include.blueprint.settings import load_settings
 
-    environ = {**os.environ, "BLUEPRINT__DBT__PROJECT_DIR": project_dir, "BLUEPRINT__DBT__PROFILE": profile}
+    environ = {
+        **os.environ,
+        "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR": project_dir,
+        "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROFILE": profile,
+    }
     return lambda dag_id: build_dbt_dag(dag_id, "local", load_settings(environ))
 
 

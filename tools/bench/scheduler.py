@@ -58,7 +58,7 @@ VARIANTS = (
         "lever_watcher_cosmos_defaults", "watcher as Cosmos ships it: deferred tasks poll every 10 s, plain dbt"
     ),
 )
-SHIPPED_DAG_FILES = ("jaffle_shop_local.py", "jaffle_shop_watcher.py", "jaffle_shop_local_single_task.py")
+SHIPPED_DAG_FILES = ("dbt_local.py", "dbt_watcher.py")  # jaffle_shop_local(_single_task), jaffle_shop_watcher
 # The targets: run time over the single task's, medians.
 TARGETS = {"local": 1.5, "watcher": 1.2}
 TI_COLUMNS = ("task_id", "state", "operator", "try_number", "scheduled_dttm", "queued_dttm", "start_date", "end_date")
@@ -303,7 +303,10 @@ def prepare_project(scale: int, models: int | None) -> tuple[list[str], dict[str
         project = BENCH_DIR / f"synthetic-{models}"
         synthetic_project.write_project(project, models)  # keeps unchanged files: the manifest stays fresh
         common.ensure_fresh_manifest(project)
-        return [f"BLUEPRINT__DBT__PROJECT_DIR={project}", "BLUEPRINT__DBT__PROFILE=synthetic"], None
+        return [
+            f"BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR={project}",
+            "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROFILE=synthetic",
+        ], None
     common.prepare_jaffle_shop(scale)
     return [], expected_marts(scale=scale)
 
@@ -328,7 +331,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     dags_folder = args.dags_folder or bench_dags_folder()
     with common.throwaway_postgres() as server:
         env = service_env(server.settings(), dags_folder, [*project_settings, *args.env])
-        schema = load_settings(env).warehouse.target_schema
+        schema = load_settings(env).project("jaffle_shop").target_schema
         airflow = LocalAirflow(HOME, env, server.database("airflow_bench"))
         try:
             airflow.start()

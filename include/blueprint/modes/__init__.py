@@ -63,17 +63,19 @@ def build_dag(spec: DagSpec) -> DAG:
     return dag
 
 
-def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
-    """The only enabled project's DAG in `mode`, building every node; None when the mode is
-    disabled. For tests and benchmarks: deployments declare their DAGs (dags/dbt_dags.py)."""
+def build_dbt_dag(dag_id: str, mode: str, config: Settings | None = None, project: str = "jaffle_shop") -> DAG | None:
+    """`project`'s DAG in `mode`, building every node; None when the mode is disabled. For the
+    repository's tests and benchmarks: deployments declare their DAGs (see pipelines.py)."""
     mode_module(mode)
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
-    return build_dag(default_spec(config, dag_id, mode))
+    return build_dag(default_spec(config, dag_id, mode, project=project))
 
 
-def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None) -> DAG | None:
+def build_single_task_dag(
+    dag_id: str, mode: str, config: Settings | None = None, project: str = "jaffle_shop"
+) -> DAG | None:
     """The whole project as one `dbt build` task, run in `mode`; None when the mode is disabled."""
     module = mode_module(mode)
     if not hasattr(module, "build_operator"):
@@ -83,7 +85,7 @@ def build_single_task_dag(dag_id: str, mode: str, config: Settings | None = None
     config = config or settings()
     if not config.mode_enabled(mode):
         return None
-    return build_dag(default_spec(config, dag_id, mode, granularity="project"))
+    return build_dag(default_spec(config, dag_id, mode, granularity="project", project=project))
 
 
 def _grouped_dag(spec: DagSpec) -> DAG:

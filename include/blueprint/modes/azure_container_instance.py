@@ -37,7 +37,7 @@ def operator_args(spec: DagSpec) -> dict[str, Any]:
         "registry_conn_id": runtime.registry_conn_id,
         "resource_group": aci.resource_group,
         "region": aci.region,
-        "image": runtime.image,
+        "image": spec.image,
         "name": NAME_TEMPLATE,
         "env": plain_environment(spec),
         # Only the names travel in the DAG; the values are added at run time as secure values.

@@ -18,7 +18,7 @@ def operator_args(spec: DagSpec) -> dict[str, Any]:
     settings = spec.settings
     runtime = settings.runtime
     return {
-        "image": runtime.image,
+        "image": spec.image,
         "env": plain_environment(spec),
         # DockerOperator keeps `private_environment` (never rendered, never logged) in this attribute.
         "pre_execute": InjectSecrets(settings.warehouse.conn_id, "_private_environment"),

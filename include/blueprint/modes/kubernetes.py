@@ -27,7 +27,7 @@ def pod_args(spec: DagSpec) -> dict[str, Any]:
     runtime, pods = settings.runtime, settings.kubernetes
     memory = f"{int(runtime.memory_gb * 1024)}Mi"
     return {
-        "image": runtime.image,
+        "image": spec.image,
         "namespace": pods.namespace,
         "env": plain_environment(spec),
         "secrets": [
