@@ -31,7 +31,9 @@ def make_fork(dest: Path) -> Path:
     return dest
 
 
-def run_in(fork: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_in(
+    fork: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """A command of the fork's own (`python -m tools.adopt ...`), run from its root."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("BLUEPRINT", "AIRFLOW"))}
     return subprocess.run(

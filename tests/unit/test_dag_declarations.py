@@ -82,7 +82,10 @@ CATALOGUE = {
         r"projects\.jaffle_shop\.dags\[0\] \(jaffle_shop_local\): the selection builds no model, seed or snapshot",
     ),
     "two DAGs build one model": (
-        [{"id": "{project}_a", "select": MARTS, "mode": "local"}, {"id": "{project}_b", "select": ["customers"], "mode": "local"}],
+        [
+            {"id": "{project}_a", "select": MARTS, "mode": "local"},
+            {"id": "{project}_b", "select": ["customers"], "mode": "local"},
+        ],
         r"jaffle_shop\.customers is built by jaffle_shop_a, jaffle_shop_b; select it in one DAG only, "
         r"or set allow_overlap: true",
     ),
@@ -100,7 +103,8 @@ CATALOGUE = {
     ),
     "the same id twice": (
         [{"id": "{project}_x_{mode}", "select": MARTS}, {"id": "{project}_x_{mode}", "select": STAGING}],
-        r"projects\.jaffle_shop\.dags\[1\]: DAG id 'jaffle_shop_x_local' is also declared by projects\.jaffle_shop\.dags\[0\]",
+        r"projects\.jaffle_shop\.dags\[1\]: DAG id 'jaffle_shop_x_local' is also declared by "
+        r"projects\.jaffle_shop\.dags\[0\]",
     ),
     "an unknown selector": (
         [{"selector": "nightly"}],
@@ -122,7 +126,9 @@ def test_each_bad_declaration_is_refused_in_one_line(registered_projects: dict, 
 
 
 def test_allow_overlap_lets_two_dags_build_one_model(registered_projects: dict) -> None:
-    dags = _dags([{"id": "{project}_a", "select": MARTS}, {"id": "{project}_b", "select": MARTS, "allow_overlap": True}])
+    dags = _dags(
+        [{"id": "{project}_a", "select": MARTS}, {"id": "{project}_b", "select": MARTS, "allow_overlap": True}]
+    )
     assert set(dags) == {"jaffle_shop_a", "jaffle_shop_b"}
 
 
