@@ -13,17 +13,17 @@ help: ## List the targets
 venvs: ## Create .venvs/airflow and .venvs/dbt from the locks (reused while the locks are unchanged)
 	@bash scripts/bootstrap.sh
 
-data: venvs ## Generate the raw data as dbt seeds (SCALE=1 small default; SCALE=100 is 100x)
+data: venvs ## Generate jaffle_shop's raw data as dbt seeds (SCALE=1 small default; SCALE=100 is 100x)
 	@$(AIRFLOW_PY) -m tools.generate_data --scale $(SCALE) --out dbt/jaffle_shop/seeds
 
-manifest: venvs ## dbt parse -> dbt/jaffle_shop/target/manifest.json (no database needed)
+manifest: venvs ## dbt deps + dbt parse of every registered project -> dbt/<name>/target/manifest.json (no database)
 	@$(AIRFLOW_PY) -m tools.manifest
 
 adopt: venvs ## Bring your dbt project in: PROJECT=path/to/dbt_project [NAME=name] -> dbt/<name>, registered, parsed
 	@$(AIRFLOW_PY) -m tools.adopt $(PROJECT) $(if $(NAME),--name $(NAME))
 
-run: venvs ## The main job (SCALE=1): jaffle_shop through Airflow + Cosmos on an embedded PostgreSQL, with a summary
-	@$(AIRFLOW_PY) -m tools.main_job --scale $(SCALE)
+run: venvs ## The main job: each project's local DAG (or DAGS=a,b) through Airflow + Cosmos on an embedded PostgreSQL
+	@$(AIRFLOW_PY) -m tools.main_job --scale $(SCALE) $(if $(DAGS),--dags $(DAGS))
 
 ui: venvs ## Browse the DAGs in the Airflow UI (airflow standalone) on http://localhost:8080
 	@$(AIRFLOW_PY) -m tools.ui
