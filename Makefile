@@ -25,7 +25,7 @@ adopt: venvs ## Bring your dbt project in: PROJECT=path/to/dbt_project [NAME=nam
 run: venvs ## The main job: each project's local DAG (or DAGS=a,b) through Airflow + Cosmos on an embedded PostgreSQL
 	@$(AIRFLOW_PY) -m tools.main_job --scale $(SCALE) $(if $(DAGS),--dags $(DAGS))
 
-ui: venvs ## Browse the DAGs in the Airflow UI (airflow standalone) on http://localhost:8080
+ui: venvs ## Browse the DAGs in the Airflow UI (airflow standalone) on http://127.0.0.1:8080 (UI_HOST= to open it)
 	@$(AIRFLOW_PY) -m tools.ui
 
 test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts its own PostgreSQL)

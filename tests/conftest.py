@@ -26,6 +26,10 @@ os.environ.update(
         "BLUEPRINT_LOCAL_DIR": str(_TEST_HOME / "local"),
     }
 )
+# jaffle_shop is the test suite's own project: a fork may hide it from its deployment
+# (`enabled: false`), but the tests always build it.
+if (REPO_ROOT / "include" / "blueprint" / "config" / "projects" / "jaffle_shop.yaml").exists():
+    os.environ["BLUEPRINT__PROJECTS__JAFFLE_SHOP__ENABLED"] = "true"
 
 from include.blueprint import settings as settings_module  # noqa: E402
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest  # noqa: E402
@@ -83,6 +87,11 @@ def adopted_fork(tmp_path_factory: pytest.TempPathFactory, jaffle_project: Path)
         assert adopted.returncode == 0, f"adopting {source.name}:\n{adopted.stdout}{adopted.stderr}"
     manifests = run_in(fork, "-m", "tools.manifest")
     assert manifests.returncode == 0, manifests.stderr
+    # as adopt advises: the blueprint's example stays registered for the tests, hidden from the deployment
+    registration = fork / "include" / "blueprint" / "config" / "projects" / "jaffle_shop.yaml"
+    registration.write_text(
+        registration.read_text().replace("    profile: jaffle_shop\n", "    profile: jaffle_shop\n    enabled: false\n")
+    )
     return fork
 
 

@@ -1,13 +1,18 @@
 """`make ui`: the same local setup as `make run`, then `airflow standalone` to browse it.
 
-Scheduler, triggerer, DAG processor and API server in one process on http://localhost:8080.
-Local only: every visitor is an admin (SimpleAuthManager with all_admins), so do not expose it.
+Scheduler, triggerer, DAG processor and API server in one process, on http://127.0.0.1:8080.
+It listens on the loopback address only, where every visitor may be an admin (SimpleAuthManager's
+all_admins: no login on your own laptop). UI_HOST=0.0.0.0 (or another address) opens it to your
+network: then there is a login, an `admin` user whose password Airflow generates, and the
+all-admins shortcut is refused, since anyone who can reach the port could read the warehouse
+connection.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
@@ -15,9 +20,34 @@ from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env, migrate_metadat
 from tools.main_job import MainJobError, database, prepare_projects
 from tools.postgres import PostgresError, wait_until_reachable
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+def server_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """Airflow settings for the UI's address and authentication; raises MainJobError on an unsafe mix."""
+    host, port = environ.get("UI_HOST", "127.0.0.1"), environ.get("UI_PORT", "8080")
+    if not port.isdigit():
+        raise MainJobError(f"UI_PORT={port!r} is not a port number")
+    listen = {"AIRFLOW__API__HOST": host, "AIRFLOW__API__PORT": port}
+    if host in LOOPBACK:
+        return {**listen, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    if environ.get("UI_ALL_ADMINS", "").lower() in ("1", "true", "yes"):
+        raise MainJobError(
+            f"UI_HOST={host} opens the UI beyond this machine, where UI_ALL_ADMINS would make every visitor "
+            "an admin who can read the warehouse connection: unset UI_ALL_ADMINS (you then log in as admin), "
+            "or keep the default UI_HOST=127.0.0.1"
+        )
+    return {
+        **listen,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+    }
+
 
 def main() -> int:
     try:
+        listen = server_settings(os.environ)
         config = load_settings()
         db, where = database()
         wait_until_reachable(db)
@@ -27,8 +57,14 @@ def main() -> int:
     except (MainJobError, PostgresError, BlueprintConfigError, ManifestNotReady, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
-    print(f"ui: dbt runs against {where}; open http://localhost:8080 (Ctrl-C stops everything)")
+    env.update(listen)
+    url = f"http://{listen['AIRFLOW__API__HOST']}:{listen['AIRFLOW__API__PORT']}"
+    login = (
+        "no login (loopback only)"
+        if listen["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "True"
+        else f"log in as admin, password in {LOCAL_DIR / 'airflow' / PASSWORDS_FILE}"
+    )
+    print(f"ui: dbt runs against {where}; open {url} ({login}; Ctrl-C stops everything)")
     os.execve(str(AIRFLOW_BIN / "airflow"), ["airflow", "standalone"], env)
     return 0  # not reached: execve replaces this process
 
