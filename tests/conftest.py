@@ -5,6 +5,7 @@ the DAGs must parse with no connection or variable defined."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from tools.manifest import parse_project  # noqa: E402
 from tools.postgres import ConnectionSettings, LocalPostgres, free_port  # noqa: E402
 
 JAFFLE_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
+SYNTHETIC_MODELS = 12  # the generated project adopted_fork adopts: three layers, kept small for CI
 
 
 @pytest.fixture(autouse=True)
@@ -74,17 +76,20 @@ def registered_projects(jaffle_project: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def adopted_fork(tmp_path_factory: pytest.TempPathFactory, jaffle_project: Path) -> Path:
     """A fork of this repository into which a team adopted two projects with `make adopt`'s
-    command: `acme` (tests/fixtures/dbt_projects) and a generated 30-model `synthetic` one."""
-    from tests.fixtures.dbt_projects import ACME_PROJECT
+    command: `acme` (tests/fixtures/dbt_projects) and a generated `synthetic` one."""
+    from tests.fixtures.dbt_projects import ACME_PROJECT, ACME_REGISTRATION
     from tests.forks import make_fork, run_in
     from tools.synthetic_project import write_project
 
     fork = make_fork(tmp_path_factory.mktemp("fork"))
     synthetic = tmp_path_factory.mktemp("team") / "synthetic"
-    write_project(synthetic, 30)
+    write_project(synthetic, SYNTHETIC_MODELS)
     for source in (ACME_PROJECT, synthetic):
         adopted = run_in(fork, "-m", "tools.adopt", str(source))
         assert adopted.returncode == 0, f"adopting {source.name}:\n{adopted.stdout}{adopted.stderr}"
+    # acme's DAGs as a team would declare them: the README's example
+    registrations = fork / "include" / "blueprint" / "config" / "projects"
+    shutil.copy(ACME_REGISTRATION, registrations / "acme.yaml")
     manifests = run_in(fork, "-m", "tools.manifest")
     assert manifests.returncode == 0, manifests.stderr
     # as adopt advises: the blueprint's example stays registered for the tests, hidden from the deployment

@@ -53,7 +53,7 @@ def run_fork_dag(fork: Path, dag_id: str, env: dict[str, str]) -> tuple[dict, st
         [sys.executable, "-m", "tools.run_dag", dag_id], cwd=fork, env=env, capture_output=True, text=True, timeout=900
     )
     lines = result.stdout.strip().splitlines()
-    return (json.loads(lines[-1]) if lines else {"state": "no output"}), result.stdout[-20000:] + result.stderr[-5000:]
+    return (json.loads(lines[-1]) if lines else {"state": "no output"}), result.stdout + result.stderr
 
 
 def row_counts(database: ConnectionSettings, schema: str) -> dict[str, int]:

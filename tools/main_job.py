@@ -132,7 +132,7 @@ def main() -> int:
             summary = run_dag(env, spec.dag_id)
             if summary["state"] in ("import_error", "missing"):
                 raise MainJobError(f"the DAG could not be loaded: {json.dumps(summary)}")
-            rows = relation_rows(db, spec.project.manifest_path)
+            rows = relation_rows(db, spec.project.manifest_path, spec.project_name)
             checks = jaffle_shop_checks(spec, rows, args.scale)
             states.append(print_summary(summary, rows, checks))
     except (MainJobError, PostgresError, BlueprintConfigError, ManifestNotReady, ValueError) as error:

@@ -30,7 +30,8 @@ PARSE_PLACEHOLDERS = {
 
 
 def _run_dbt(dbt: Path, verb: str, project_dir: Path, schema: str) -> None:
-    env = {**PARSE_PLACEHOLDERS, "POSTGRES_SCHEMA": schema, **os.environ, **QUIET_DBT}
+    # The project's schema wins over an exported POSTGRES_SCHEMA: the manifest records it.
+    env = {**PARSE_PLACEHOLDERS, **os.environ, "POSTGRES_SCHEMA": schema, **QUIET_DBT}
     command = [str(dbt), verb, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:

@@ -28,11 +28,10 @@ def relations(manifest_path: Path, project: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def relation_rows(database: ConnectionSettings, manifest_path: Path) -> dict[str, int | None]:
-    """Row count of each relation (None where it does not exist)."""
+def relation_rows(database: ConnectionSettings, manifest_path: Path, project: str) -> dict[str, int | None]:
+    """Row count of each relation of the registered `project` (None where it does not exist)."""
     import psycopg2
 
-    project = manifest_path.parent.parent.name
     rows: dict[str, int | None] = {}
     for reference, (schema, name) in sorted(relations(manifest_path, project).items()):
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import airflow  # noqa: F401  # imported before cosmos: the reverse order raises a circular ImportError
 from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.blueprint.dag_specs import DagSpec
@@ -74,13 +74,14 @@ TEST_BEHAVIORS = {"node": TestBehavior.AFTER_EACH, "model": TestBehavior.BUILD}
 
 
 def render_config(spec: DagSpec, *, detach_shared_tests: bool = True) -> RenderConfig:
-    declaration = spec.declaration
+    from include.blueprint.selection import select_and_exclude
+
+    select, exclude = select_and_exclude(spec)
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
         invocation_mode=DBT_INVOCATION,
-        select=list(declaration.select),
-        exclude=list(declaration.exclude),
-        selector=declaration.selector,
+        select=list(select),
+        exclude=list(exclude),
         # Cosmos's assets carry the warehouse's host and port; ours (assets.py) are the same in
         # every environment, so a schedule written against dev fires in prod.
         emit_datasets=False,
@@ -101,6 +102,10 @@ def cosmos_dag(
 ) -> DbtDag:
     """A DbtDag with one task per dbt node, or per model with its tests (the spec's granularity);
     container modes get no profile (the image has one)."""
+    if not spec.selects_everything:
+        # dbt runs a test only with all its parents selected (the watcher's producer runs the
+        # whole selection in one command; selection.drop_tests_outside_the_selection does the rest).
+        execution_config.test_indirect_selection = TestIndirectSelection.CAUTIOUS
     return DbtDag(
         **dag_arguments(spec, description),
         project_config=project_config(spec, in_container=in_container),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from include.blueprint.declarations import AssetSchedule, DagDeclaration, ProjectSettings
 from include.blueprint.runtime import granularities_of
-from include.blueprint.settings import BlueprintConfigError, DagPolicy, Settings
+from include.blueprint.settings import BlueprintConfigError, DagPolicy, Settings, problem_list
 
 DAG_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
@@ -105,10 +105,18 @@ def dag_specs(settings: Settings) -> list[DagSpec]:
     for name, project in settings.projects.items():
         if not project.enabled:
             continue
+        found_any = False
         for index, declaration in enumerate(project.dags):
             found, wrong = _specs_of(settings, name, index, declaration)
             specs.extend(found)
             problems.extend(wrong)
+            found_any = found_any or bool(found or wrong)
+        if not found_any:
+            modes = ", ".join(settings.execution.enabled_modes)
+            problems.append(
+                f"projects.{name}: no DAG of this enabled project runs in the enabled modes ({modes}); "
+                "leave `mode` out of a declaration, or set enabled: false"
+            )
     first_seen: dict[str, DagSpec] = {}
     for spec in specs:
         if spec.dag_id in first_seen:
@@ -120,6 +128,4 @@ def dag_specs(settings: Settings) -> list[DagSpec]:
 
 
 def raise_problems(problems: list[str]) -> None:
-    raise BlueprintConfigError(
-        f"invalid DAG declarations ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
-    )
+    raise BlueprintConfigError(problem_list("invalid DAG declarations", problems))

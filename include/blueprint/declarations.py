@@ -12,19 +12,16 @@ import string
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from include.blueprint.runtime import Granularity, ModeName
+from include.blueprint.runtime import Section as _Section
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # A model another DAG builds: <project>.<model>, or <project>.<package>.<model> for a package's.
 ASSET_REFERENCE = r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$"
 ID_PLACEHOLDERS = {"project", "mode"}
 DEFAULT_DAG_ID = "{project}_{mode}"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AssetSchedule(_Section):

@@ -37,7 +37,9 @@ class Layer:
 
     @property
     def select(self) -> list[str]:
-        chosen = [f"path:{self.folder}"] if self.selected_names is None else sorted(self.selected_names)
+        # A package's nodes are one layer (their paths are the package's, not the project's).
+        whole = self.folder if self.folder.startswith(PACKAGE_LAYER) else f"path:{self.folder}"
+        chosen = [whole] if self.selected_names is None else sorted(self.selected_names)
         return [*chosen, *sorted(self.named_tests)]
 
     @property
@@ -45,7 +47,13 @@ class Layer:
         return sorted(self.excluded_tests)
 
 
-def _folder_of(node: dict[str, Any]) -> str:
+PACKAGE_LAYER = "package:"
+
+
+def _folder_of(node: dict[str, Any], root: str | None = None) -> str:
+    package = node.get("package_name")
+    if root and package and package != root:
+        return PACKAGE_LAYER + package
     parts = PurePosixPath(node["original_file_path"]).parts
     # Models are grouped one folder deep (models/staging); seeds and snapshots by their root folder.
     depth = 2 if node["resource_type"] == "model" and len(parts) > 2 else 1
@@ -53,18 +61,19 @@ def _folder_of(node: dict[str, Any]) -> str:
 
 
 def _task_ids(folders: list[str]) -> dict[str, str]:
-    short = {folder: "dbt_build_" + folder.rsplit("/", 1)[-1] for folder in folders}
+    short = {folder: "dbt_build_" + folder.rsplit("/", 1)[-1].replace(PACKAGE_LAYER, "") for folder in folders}
     if len(set(short.values())) == len(short):
         return short
-    return {folder: "dbt_build_" + folder.replace("/", "__") for folder in folders}
+    return {folder: "dbt_build_" + folder.replace("/", "__").replace(":", "_") for folder in folders}
 
 
 def plan_layers(manifest: dict[str, Any], only: set[str] | None = None) -> list[Layer]:
     """The layers of a manifest in dependency order, each with the nodes its task builds; with
     `only`, just those nodes (a DAG's selection) and the tests whose parents they all are."""
     nodes = manifest["nodes"]
+    root = manifest.get("metadata", {}).get("project_name")
     folder_of = {
-        uid: _folder_of(node)
+        uid: _folder_of(node, root)
         for uid, node in nodes.items()
         if node["resource_type"] in _LAYERED_TYPES and (only is None or uid in only)
     }
@@ -89,10 +98,12 @@ def plan_layers(manifest: dict[str, Any], only: set[str] | None = None) -> list[
     for uid, folder in folder_of.items():
         layers[folder].nodes.add(uid)
         if only is not None:
-            layers[folder].selected_names = (layers[folder].selected_names or set()) | {nodes[uid]["name"]}
+            # by fully qualified name: a bare name may also match a package's node
+            fqn = "fqn:" + ".".join(nodes[uid].get("fqn") or [nodes[uid]["name"]])
+            layers[folder].selected_names = (layers[folder].selected_names or set()) | {fqn}
     for uid, node in nodes.items():
         if node["resource_type"] in _TESTED_TYPES and _tests_selection(node, folder_of, only):
-            _place_test(uid, node, folder_of, layers, order)
+            _place_test(uid, node, folder_of, layers, order, root)
     return [layers[f] for f in order]
 
 
@@ -105,12 +116,17 @@ def _tests_selection(node: dict[str, Any], folder_of: dict[str, str], only: set[
 
 
 def _place_test(
-    uid: str, node: dict[str, Any], folder_of: dict[str, str], layers: dict[str, Layer], order: list[str]
+    uid: str,
+    node: dict[str, Any],
+    folder_of: dict[str, str],
+    layers: dict[str, Layer],
+    order: list[str],
+    root: str | None,
 ) -> None:
     """A test runs in the last layer of its parents (or its own folder's layer, or the first)."""
     parents = node["depends_on"].get("nodes", [])
     parent_folders = {folder_of[p] for p in parents if p in folder_of}
-    own = _folder_of({**node, "resource_type": "model"})
+    own = _folder_of({**node, "resource_type": "model"}, root)
     fallback = own if own in layers else order[0]
     last = max(parent_folders, key=order.index) if parent_folders else fallback
     layers[last].nodes.add(uid)
@@ -121,6 +137,15 @@ def _place_test(
         layers[last].named_tests.add(node["name"])
     if by_path and own in layers and own != last:  # its folder's path would select it before its parents exist
         layers[own].excluded_tests.add(node["name"])
+
+
+def selected_names(nodes: dict[str, Any]) -> list[str]:
+    """`fqn:` selectors of the models, seeds and snapshots among Cosmos DbtNodes."""
+    return sorted(
+        "fqn:" + ".".join(node.fqn or [node.name])
+        for node in nodes.values()
+        if node.resource_type.value in _LAYERED_TYPES
+    )
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -40,14 +40,28 @@ def _source_dirs(project_dir: Path) -> Iterator[Path]:
             yield project_dir / relative
 
 
+def _local_packages(project_dir: Path) -> Iterator[Path]:
+    """The folders of `local:` packages: their macros and models are sources of the manifest too."""
+    for name in PACKAGE_FILES:
+        declared = project_dir / name
+        if declared.exists():
+            for package in (yaml.safe_load(declared.read_text()) or {}).get("packages") or []:
+                if isinstance(package, dict) and "local" in package:
+                    yield project_dir / str(package["local"])
+
+
 def _source_files(project_dir: Path) -> Iterator[Path]:
     for name in _PROJECT_FILES:
         candidate = project_dir / name
         if candidate.exists():
             yield candidate
-    for directory in _source_dirs(project_dir):
+    for directory in (*_source_dirs(project_dir), *_local_packages(project_dir)):
         if directory.is_dir():
-            yield from (path for path in directory.rglob("*") if path.is_file())
+            yield from (
+                path
+                for path in directory.rglob("*")
+                if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.relative_to(directory).parts)
+            )
 
 
 def newest_source(project_dir: Path) -> tuple[Path, float]:

@@ -48,7 +48,7 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
             dags[spec.dag_id] = build_dag(spec)
     problems += _empty_selections(ours, built)
     problems += _overlaps(every_spec, built, {spec.dag_id for spec in ours})
-    problems += _unbuilt_schedules(ours, built)
+    problems += _unbuilt_schedules(ours, every_spec, built)
     if problems:
         raise_problems(list(dict.fromkeys(problems)))
     return dags
@@ -91,15 +91,24 @@ def _overlaps(specs: list[DagSpec], built: dict[str, set[str]], ours: set[str]) 
     return problems
 
 
-def _unbuilt_schedules(specs: list[DagSpec], built: dict[str, set[str]]) -> list[str]:
-    everything = set().union(*built.values()) if built else set()
+def _unbuilt_schedules(specs: list[DagSpec], every_spec: list[DagSpec], built: dict[str, set[str]]) -> list[str]:
+    """Asset schedules on models no other declaration builds (a DAG on its own models would
+    start itself again after every run)."""
     problems = []
     for spec in specs:
-        if isinstance(spec.schedule, AssetSchedule):
-            missing = [reference for reference in spec.schedule.assets if reference not in everything]
-            problems += [
-                f"{spec.where} ({spec.dag_id}): schedule asset {reference} is built by no DAG of this deployment; "
-                "declare a DAG that selects it, or fix the name (<project>.<model>)"
-                for reference in missing
-            ]
+        if not isinstance(spec.schedule, AssetSchedule):
+            continue
+        others = [other.dag_id for other in every_spec if other.where != spec.where]
+        elsewhere = set().union(*(built.get(dag_id, set()) for dag_id in others))
+        for reference in spec.schedule.assets:
+            if reference in built.get(spec.dag_id, set()):
+                problems.append(
+                    f"{spec.where} ({spec.dag_id}): schedule asset {reference} is built by this DAG itself, "
+                    "which would then start itself after every run; exclude it or schedule on another model"
+                )
+            elif reference not in elsewhere:
+                problems.append(
+                    f"{spec.where} ({spec.dag_id}): schedule asset {reference} is built by no DAG of this "
+                    "deployment; declare a DAG that selects it, or fix the name (<project>.<model>)"
+                )
     return problems

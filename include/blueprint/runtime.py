@@ -29,8 +29,13 @@ SCHEMA_VARIABLE = "POSTGRES_SCHEMA"
 SECRET_VARIABLES = {"POSTGRES_PASSWORD": "password"}
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, and values never change once validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_Section = Section
 
 
 class ContainerRuntime(_Section):

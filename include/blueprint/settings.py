@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.merge import deep_merge, leaf_paths
@@ -34,6 +34,9 @@ from include.blueprint.runtime import (
     ModeName,
     granularities_of,
 )
+from include.blueprint.runtime import (
+    Section as _Section,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -43,10 +46,6 @@ ENVIRONMENT_VARIABLE = "BLUEPRINT_ENV"
 
 class BlueprintConfigError(ValueError):
     """Configuration that cannot work; the message lists every problem and where it was set."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DbtSettings(_Section):
@@ -251,10 +250,13 @@ def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...
     return problems
 
 
+def problem_list(title: str, problems: list[str]) -> str:
+    """One error message: the title, how many problems, and one line each."""
+    return f"{title} ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
+
+
 def _raise_problems(problems: list[str]) -> None:
-    raise BlueprintConfigError(
-        f"invalid blueprint configuration ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
-    )
+    raise BlueprintConfigError(problem_list("invalid blueprint configuration", problems))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, repo_root: Path = REPO_ROOT) -> Settings:

@@ -26,7 +26,10 @@ def dag_params() -> dict[str, Any]:
             {},
             type="object",
             title="dbt variables",
-            description='Passed to every dbt command as --vars, e.g. {"start_date": "2026-01-01"}.',
+            description=(
+                'Passed to every dbt command as --vars, e.g. {"start_date": "2026-01-01"}. They appear in the '
+                "task log and the rendered fields: never put a secret here (dbt's env_var() reads those)."
+            ),
         ),
     }
 

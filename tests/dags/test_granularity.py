@@ -134,3 +134,19 @@ def test_an_impossible_granularity_for_a_mode_is_refused_at_parse_time() -> None
     assert "execution.granularity.watcher: 'layer' is not possible here; use node" in str(error.value)
     with pytest.raises(BlueprintConfigError, match=r"granularity\.local: Input should be 'node', 'model'.*'rows'"):
         load_settings({"BLUEPRINT__EXECUTION__GRANULARITY__LOCAL": "rows"})
+
+
+def test_a_packages_models_are_one_layer_selected_by_package() -> None:
+    nodes = dict([
+        _node("seed.p.raw", "seeds/raw.csv", "seed"),
+        _node("model.utils.calendar", "models/calendar.sql"),  # a package's model, path relative to the package
+        _node("model.p.stg", "models/staging/stg.sql", parents=("seed.p.raw", "model.utils.calendar")),
+    ])  # fmt: skip
+    for uid, node in nodes.items():
+        node["package_name"] = uid.split(".")[1]
+    layers = {
+        layer.task_id: layer for layer in grouping.plan_layers({"metadata": {"project_name": "p"}, "nodes": nodes})
+    }
+    assert layers["dbt_build_utils"].select == ["package:utils"]
+    assert layers["dbt_build_utils"].nodes == {"model.utils.calendar"}
+    assert layers["dbt_build_staging"].upstream == {"dbt_build_seeds", "dbt_build_utils"}

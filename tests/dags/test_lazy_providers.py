@@ -51,7 +51,7 @@ def _parse(jaffle_project: Path, **env: str) -> dict:
 
 
 def _declared(environ: dict[str, str]) -> list[str]:
-    return sorted(spec.dag_id for spec in dag_specs(load_settings(environ)))
+    return sorted(spec.dag_id for spec in dag_specs(load_settings({**os.environ, **environ})))
 
 
 def test_worker_modes_parse_without_any_optional_provider(jaffle_project: Path) -> None:

@@ -9,6 +9,7 @@ the rendered operator and the command and environment Cosmos builds for it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -73,7 +74,9 @@ def test_every_mode_file_defines_the_dags_of_its_mode(all_modes: DagBag) -> None
     from include.blueprint.dag_specs import dag_specs
     from include.blueprint.settings import load_settings
 
-    specs = dag_specs(load_settings({"BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"}))
+    specs = dag_specs(
+        load_settings({**os.environ, "BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"})
+    )
     expected = {spec.dag_id: spec for spec in specs}
     assert all_modes.import_errors == {}
     assert set(all_modes.dag_ids) == set(expected)
@@ -84,7 +87,9 @@ def test_every_dag_follows_its_declaration_the_manifest_and_the_policy(all_modes
     from include.blueprint.dag_specs import dag_specs
     from include.blueprint.settings import load_settings
 
-    specs = dag_specs(load_settings({"BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"}))
+    specs = dag_specs(
+        load_settings({**os.environ, "BLUEPRINT_ENV": "all-modes", "BLUEPRINT__EXECUTION__GRANULARITY": "node"})
+    )
     problems = {spec.dag_id: problems_of(all_modes.dags[spec.dag_id], spec) for spec in specs}
     assert {dag_id: found for dag_id, found in problems.items() if found} == {}
 

@@ -77,22 +77,24 @@ def _main_job(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: Path) -> None:
     """`make run` from nothing, then again reusing what the first run built."""
     port = str(free_port())
-    for attempt in ("first", "second"):
-        result = _main_job(tmp_path, POSTGRES_PORT=port)
-        assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
-        assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
-        assert "jaffle_shop_local: success" in result.stdout
-        assert f"tasks: {len(JAFFLE_SHOP_MODEL_TASKS)} success" in result.stdout
-        # every model's state and rows; jaffle_shop's marts checked against the generated data
-        assert re.search(r"jaffle_shop\.customers +success +100 rows \(ok\)", result.stdout), result.stdout
-        assert re.search(r"jaffle_shop\.orders +success +99 rows \(ok\)", result.stdout), result.stdout
-        assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
-    subprocess.run(
-        [sys.executable, "-m", "tools.postgres", "stop"],
-        env={**os.environ, "BLUEPRINT_LOCAL_DIR": str(tmp_path / "local"), "POSTGRES_PORT": port},
-        cwd=REPO_ROOT,
-        check=True,
-    )
+    try:
+        for attempt in ("first", "second"):
+            result = _main_job(tmp_path, POSTGRES_PORT=port)
+            assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
+            assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
+            assert "jaffle_shop_local: success" in result.stdout
+            assert f"tasks: {len(JAFFLE_SHOP_MODEL_TASKS)} success" in result.stdout
+            # every model's state and rows; jaffle_shop's marts checked against the generated data
+            assert re.search(r"jaffle_shop\.customers +success +100 rows \(ok\)", result.stdout), result.stdout
+            assert re.search(r"jaffle_shop\.orders +success +99 rows \(ok\)", result.stdout), result.stdout
+            assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
+    finally:  # the embedded server outlives the main job by design; the test must not leave it running
+        subprocess.run(
+            [sys.executable, "-m", "tools.postgres", "stop"],
+            env={**os.environ, "BLUEPRINT_LOCAL_DIR": str(tmp_path / "local"), "POSTGRES_PORT": port},
+            cwd=REPO_ROOT,
+            check=True,
+        )
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:

@@ -52,11 +52,27 @@ def test_several_dags_per_project_each_with_its_selection_schedule_and_policy(re
     ]  # fmt: skip
 
 
-def test_a_yaml_selector_and_layer_granularity_build_only_the_selection(registered_projects: dict) -> None:
+def test_layer_granularity_on_a_selection_builds_only_the_selection(registered_projects: dict) -> None:
     dags = _dags([{"id": "{project}_marts_by_layer", "select": MARTS, "granularity": "layer"}])
     dag = dags["jaffle_shop_marts_by_layer"]
     assert dag.task_ids == ["dbt_build_marts"]
-    assert dag.get_task("dbt_build_marts").select == ["customers", "orders"]
+    assert dag.get_task("dbt_build_marts").select == ["fqn:jaffle_shop.marts.customers", "fqn:jaffle_shop.marts.orders"]
+    assert built_references(dag) == {"jaffle_shop.customers", "jaffle_shop.orders"}
+
+
+def test_a_test_reading_a_model_outside_the_selection_is_left_out_as_dbt_would(registered_projects: dict) -> None:
+    [dag] = _dags([{"id": "{project}_part", "select": ["path:seeds", "stg_orders", "stg_customers"]}]).values()
+    assert "relationships_stg_orders_customer_id__customer_id__ref_stg_customers__test" in dag.task_ids
+    assert not [task_id for task_id in dag.task_ids if "stg_payments" in task_id]  # not selected, nor its test
+    dag.check_cycle()
+
+
+def test_a_single_task_on_a_selection_builds_the_selected_nodes_by_name(registered_projects: dict) -> None:
+    [dag] = _dags([{"id": "{project}_marts_once", "select": MARTS, "granularity": "project"}]).values()
+    [task] = dag.tasks
+    assert (task.select, task.indirect_selection) == (
+        ["fqn:jaffle_shop.marts.customers", "fqn:jaffle_shop.marts.orders"], "cautious",
+    )  # fmt: skip
     assert built_references(dag) == {"jaffle_shop.customers", "jaffle_shop.orders"}
 
 
@@ -77,6 +93,14 @@ def test_the_trigger_form_offers_full_refresh_and_dbt_vars(registered_projects: 
 
 
 CATALOGUE = {
+    "an asset schedule on its own model": (
+        [{"select": MARTS, "schedule": {"assets": ["jaffle_shop.orders"]}}],
+        r"schedule asset jaffle_shop\.orders is built by this DAG itself, which would then start itself",
+    ),
+    "no DAG in the enabled modes": (
+        [{"mode": "docker"}],
+        r"projects\.jaffle_shop: no DAG of this enabled project runs in the enabled modes \(local, watcher\)",
+    ),
     "selects nothing": (
         [{"select": ["tag:no_such_tag"]}],
         r"projects\.jaffle_shop\.dags\[0\] \(jaffle_shop_local\): the selection builds no model, seed or snapshot",
@@ -108,7 +132,7 @@ CATALOGUE = {
     ),
     "an unknown selector": (
         [{"selector": "nightly"}],
-        r"\(jaffle_shop_local\): Selectors not found in manifest file",
+        r"\(jaffle_shop_local\): selector 'nightly' is not in jaffle_shop's selectors\.yml",
     ),
     "a granularity the mode cannot build": (
         [{"mode": "local", "granularity": "layer"}, {"mode": "watcher", "granularity": "layer", "id": "w"}],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -101,4 +102,25 @@ def test_a_new_file_is_stale_even_with_a_fingerprint(tmp_path: Path) -> None:
     new_model.write_text("select 1")
     os.utime(new_model, (manifest.stat().st_mtime + 60,) * 2)
     with pytest.raises(ManifestNotReady, match=r"older than models/b\.sql"):
+        require_fresh_manifest(project, manifest)
+
+
+def test_an_edited_local_package_makes_the_manifest_stale(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    macro = project / "packages" / "utils" / "macros" / "cents.sql"
+    macro.parent.mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    (project / "packages.yml").write_text("packages:\n  - local: packages/utils\n")
+    macro.write_text("{% macro cents(x) %}{{ x }} / 100{% endmacro %}\n")
+    manifest = project / "target" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    past = time.time() - 60
+    os.utime(manifest, (past, past))
+    os.utime(macro, (past - 10, past - 10))
+    os.utime(project / "dbt_project.yml", (past - 10, past - 10))
+    os.utime(project / "packages.yml", (past - 10, past - 10))
+    assert require_fresh_manifest(project, manifest) == manifest
+    macro.write_text("{% macro cents(x) %}{{ x }} / 100.0{% endmacro %}\n")
+    with pytest.raises(ManifestNotReady, match=r"is older than packages/utils/macros/cents\.sql"):
         require_fresh_manifest(project, manifest)

@@ -53,12 +53,14 @@ def mode_module(mode: str) -> ModuleType:
 def build_dag(spec: DagSpec) -> DAG:
     """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
     for the whole project, as the spec's granularity says."""
-    from include.blueprint import assets
+    from include.blueprint import assets, selection
 
     module = mode_module(spec.mode)
     if spec.granularity in ("layer", "project"):
         return _grouped_dag(spec)
     dag = module.build(spec)
+    if not spec.selects_everything:
+        selection.drop_tests_outside_the_selection(dag)
     assets.attach_to_cosmos_dag(dag, spec)
     return dag
 
@@ -100,9 +102,12 @@ def _grouped_dag(spec: DagSpec) -> DAG:
     # Our assets (assets.py) replace Cosmos's, whose URIs carry the warehouse's host and port.
     arguments = {**arguments, **cosmos_configs.run_parameters(), "emit_datasets": False}
     if spec.granularity == "project":
-        declaration = spec.declaration
-        selection = {"select": declaration.select, "exclude": declaration.exclude, "selector": declaration.selector}
-        arguments.update({key: value for key, value in selection.items() if value})
+        if not spec.selects_everything:
+            # The nodes Cosmos selected, by name, as the other granularities build them; a test
+            # runs only with all its parents (cautious), as in layer tasks.
+            arguments.update(
+                {"select": grouping.selected_names(selected_nodes(spec)), "indirect_selection": "cautious"}
+            )
         layers = None
     else:
         only = None if spec.selects_everything else set(selected_nodes(spec))
