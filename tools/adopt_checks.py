@@ -14,10 +14,11 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from include.blueprint.declarations import NAME_PATTERN as PROJECT_NAME
 from include.blueprint.manifest import PACKAGE_FILES
 
 REGISTRATIONS = Path("include/blueprint/config/projects")
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_PATTERN = re.compile(PROJECT_NAME)
 # The blueprint's connection contract: each profile field and the one variable it must read.
 CONTRACT = {
     "host": "POSTGRES_HOST",

@@ -24,7 +24,8 @@ def relations(manifest_path: Path, project: str) -> dict[str, tuple[str, str]]:
     for node in manifest["nodes"].values():
         materialized = node.get("config", {}).get("materialized")
         if node["resource_type"] in BUILT_TYPES and (materialized in _COUNTED or node["resource_type"] != "model"):
-            found[model_reference(project, node, root)] = (node["schema"], node.get("alias") or node["name"])
+            reference = model_reference(project, node["package_name"], node["name"], root)
+            found[reference] = (node["schema"], node.get("alias") or node["name"])
     return found
 
 

@@ -31,10 +31,9 @@ SCHEME = "dbt"
 BUILT_TYPES = ("model", "seed", "snapshot")
 
 
-def model_reference(project: str, node: dict[str, Any], root_package: str) -> str:
+def model_reference(project: str, package: str | None, name: str, root_package: str) -> str:
     """<project>.<model>, or <project>.<package>.<model> for a package's model."""
-    name = node["name"] if node["package_name"] == root_package else f"{node['package_name']}.{node['name']}"
-    return f"{project}.{name}"
+    return f"{project}.{name}" if package in (None, root_package) else f"{project}.{package}.{name}"
 
 
 def asset(reference: str) -> Asset:
@@ -70,9 +69,8 @@ def is_built(node: Any) -> bool:
 
 
 def reference_of(spec: DagSpec, node: Any) -> str:
-    own = node.package_name in (None, root_package(spec.project_dir))
-    name = node.name if own else f"{node.package_name}.{node.name}"
-    return f"{spec.project_name}.{name}"
+    """The reference of a Cosmos DbtNode of the spec's project."""
+    return model_reference(spec.project_name, node.package_name, node.name, root_package(spec.project_dir))
 
 
 def finishing_tasks(task_or_group: Any) -> list[Any]:

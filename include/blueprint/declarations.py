@@ -8,6 +8,7 @@ in which execution mode, at which task granularity, and the policy a DAG overrid
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,6 @@ class AssetSchedule(_Section):
     @field_validator("assets")
     @classmethod
     def _references(cls, assets: list[str]) -> list[str]:
-        import re
-
         wrong = [asset for asset in assets if not re.match(ASSET_REFERENCE, asset)]
         if wrong:
             raise ValueError(f"{', '.join(wrong)}: write each asset as <project>.<model>")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
@@ -110,8 +111,6 @@ class Settings(_Section):
     @field_validator("projects")
     @classmethod
     def _project_names(cls, projects: dict[str, ProjectSettings]) -> dict[str, ProjectSettings]:
-        import re
-
         wrong = [name for name in projects if not re.match(NAME_PATTERN, name)]
         if wrong:
             raise ValueError(f"project names are lowercase letters, digits and _: rename {', '.join(wrong)}")
