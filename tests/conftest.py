@@ -43,6 +43,13 @@ JAFFLE_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
 SYNTHETIC_MODELS = 12  # the generated project adopted_fork adopts: three layers, kept small for CI
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_the_test_home() -> Iterator[None]:
+    """The session's AIRFLOW_HOME, Cosmos cache and local state go with the session."""
+    yield
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
     """Settings are cached per process; tests that change the environment need a clean cache."""

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
 from tools.local_env import airflow_env, migrate_metadata_db
-from tools.postgres import ConnectionSettings, free_port
+from tools.postgres import ConnectionSettings, LocalPostgres, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,13 @@ def test_single_task_dag_builds_the_same_marts(
     assert actual_marts(postgres, "e2e_single") == expected_marts(scale=1)
 
 
+@pytest.fixture(autouse=True)
+def _no_embedded_server_left(tmp_path: Path) -> Iterator[None]:
+    """The main job's embedded server outlives it by design (`make run` reuses it); a test's must not."""
+    yield
+    LocalPostgres(tmp_path / "local" / "postgres", free_port()).destroy()
+
+
 def _main_job(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("POSTGRES_")}
     return subprocess.run(
@@ -77,24 +85,16 @@ def _main_job(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: Path) -> None:
     """`make run` from nothing, then again reusing what the first run built."""
     port = str(free_port())
-    try:
-        for attempt in ("first", "second"):
-            result = _main_job(tmp_path, POSTGRES_PORT=port)
-            assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
-            assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
-            assert "jaffle_shop_local: success" in result.stdout
-            assert f"tasks: {len(JAFFLE_SHOP_MODEL_TASKS)} success" in result.stdout
-            # every model's state and rows; jaffle_shop's marts checked against the generated data
-            assert re.search(r"jaffle_shop\.customers +success +100 rows \(ok\)", result.stdout), result.stdout
-            assert re.search(r"jaffle_shop\.orders +success +99 rows \(ok\)", result.stdout), result.stdout
-            assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
-    finally:  # the embedded server outlives the main job by design; the test must not leave it running
-        subprocess.run(
-            [sys.executable, "-m", "tools.postgres", "stop"],
-            env={**os.environ, "BLUEPRINT_LOCAL_DIR": str(tmp_path / "local"), "POSTGRES_PORT": port},
-            cwd=REPO_ROOT,
-            check=True,
-        )
+    for attempt in ("first", "second"):
+        result = _main_job(tmp_path, POSTGRES_PORT=port)
+        assert result.returncode == 0, f"{attempt} run:\n{result.stdout}\n{result.stderr[-3000:]}"
+        assert f"using embedded PostgreSQL on 127.0.0.1:{port}" in result.stdout
+        assert "jaffle_shop_local: success" in result.stdout
+        assert f"tasks: {len(JAFFLE_SHOP_MODEL_TASKS)} success" in result.stdout
+        # every model's state and rows; jaffle_shop's marts checked against the generated data
+        assert re.search(r"jaffle_shop\.customers +success +100 rows \(ok\)", result.stdout), result.stdout
+        assert re.search(r"jaffle_shop\.orders +success +99 rows \(ok\)", result.stdout), result.stdout
+        assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
