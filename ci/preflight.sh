@@ -8,7 +8,8 @@
 #   - the DAG integrity tests fail (PREFLIGHT_TESTS, default tests/dags);
 #   - the dbt runtime image for this commit is not in the registry, or DBT_RUNTIME_IMAGE is
 #     another image than the one pushed for this commit;
-#   - the deployed settings (DEPLOY_BLUEPRINT_ENV overlay, default prod, plus the image pin) are invalid.
+#   - the deployed settings (DEPLOY_BLUEPRINT_ENV overlay, default prod, plus the image pin) are invalid;
+#   - requirements.txt lacks the provider package of a mode that overlay enables.
 # Settings: DEPLOY_TARGET (default astro), PIN_RUNTIME_IMAGE (default true), IMAGE_REGISTRY,
 # IMAGE_REPOSITORY, REGISTRY_LOGIN, DBT_RUNTIME_IMAGE, and the target's (see ci/deploy-<target>.sh).
 # --dry-run (DRY_RUN=1): the registry look-up is printed instead of run; every other check runs.
@@ -136,8 +137,19 @@ except BlueprintConfigError as error:
 EOF
 ); then
   ok "deployed settings load (BLUEPRINT_ENV=${deploy_env:-<base only>}${image:+, runtime.image pinned})"
+  settings_load=1
 else
   problem "the deployed settings are invalid: $output"
+  settings_load=0
+fi
+
+# 6. The image installs the provider of every mode the deployed overlay enables (when it loads).
+if [ "$settings_load" = 0 ]; then
+  :
+elif output=$("$PY" -m tools.deploy_requirements --check "$deploy_env" requirements.txt 2>&1); then
+  ok "requirements.txt installs the providers of the enabled modes"
+else
+  while IFS= read -r line; do [ -z "$line" ] || problem "$line"; done <<<"$output"
 fi
 
 if [ "${#problems[@]}" -gt 0 ]; then

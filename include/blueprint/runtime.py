@@ -136,6 +136,17 @@ MODE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "aws_eks": ("runtime.image", "aws_eks.cluster_name", "aws_eks.region"),
     "gcp_cloud_run_job": ("gcp_cloud_run_job.project_id", "gcp_cloud_run_job.region", "gcp_cloud_run_job.job_name"),
 }
+# The provider packages each mode's operators import (include/blueprint/modes/), which the image
+# a deployment runs must install: requirements.txt follows the modes the overlays enable
+# (tools/deploy_requirements.py), and the preflight checks it.
+MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "docker": ("apache-airflow-providers-docker",),
+    "kubernetes": ("apache-airflow-providers-cncf-kubernetes",),
+    "azure_container_instance": ("apache-airflow-providers-microsoft-azure",),
+    "aws_ecs": ("apache-airflow-providers-amazon",),
+    "aws_eks": ("apache-airflow-providers-amazon", "apache-airflow-providers-cncf-kubernetes"),
+    "gcp_cloud_run_job": ("apache-airflow-providers-google",),
+}
 ModeName = Literal[
     "local",
     "virtualenv",

@@ -285,6 +285,19 @@ def test_preflight_loads_the_deployed_settings(run: Run) -> None:
     assert "BLUEPRINT_ENV='staging' has no file" in failed
 
 
+def test_preflight_names_each_enabled_mode_whose_provider_the_image_lacks(run: Run) -> None:
+    # all-modes is a test-only overlay: requirements.txt installs no provider for most of its modes
+    result = run("preflight.sh", "--dry-run", DEPLOY_BLUEPRINT_ENV="all-modes", **PREFLIGHT)
+    assert result.returncode == 1
+    failed = _failed(result)
+    assert any(
+        "mode docker is enabled (config/all-modes.yaml) but requirements.txt installs no "
+        "apache-airflow-providers-docker: run `make lock`" in line
+        for line in failed
+    ), failed
+    assert not any("microsoft-azure" in line for line in failed)  # prod's ACI provider is there
+
+
 def test_preflight_rejects_an_unknown_target(run: Run) -> None:
     result = run("preflight.sh", "--target", "heroku", **PREFLIGHT)
     assert result.returncode == 1
