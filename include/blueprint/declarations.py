@@ -57,6 +57,9 @@ class DagDeclaration(_Section):
     retry_delay_seconds: int | None = Field(default=None, gt=0)
     # Two DAGs building the same model race on its relation; say so here when that is intended.
     allow_overlap: bool = False
+    # `dbt source freshness` of the sources the selection reads, before anything is built: a
+    # source past its error_after stops the run; past warn_after only warns (the project's config).
+    source_freshness: bool = False
 
     @field_validator("id")
     @classmethod

@@ -45,7 +45,10 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
                 problems.append(f"{spec.where} ({spec.dag_id}): {_one_line(error)}")
     for spec in ours:
         if spec.dag_id in built:
-            dags[spec.dag_id] = build_dag(spec)
+            try:
+                dags[spec.dag_id] = build_dag(spec)
+            except BlueprintConfigError as error:
+                problems.append(f"{spec.where} ({spec.dag_id}): {_one_line(error)}")
     problems += _empty_selections(ours, built)
     problems += _overlaps(every_spec, built, {spec.dag_id for spec in ours})
     problems += _unbuilt_schedules(ours, every_spec, built)

@@ -60,6 +60,20 @@ def test_acmes_three_dags_run_in_the_local_mode_with_the_right_rows(
     assert set(models.values()) == {"success"}
 
 
+def test_stale_sources_stop_the_hourly_dag_before_any_model(
+    adopted_fork: Path, fork_env: dict, postgres: ConnectionSettings
+) -> None:
+    postgres.query("update acme_raw.orders set _loaded_at = now() - interval '3 days'")  # past error_after
+    try:
+        summary, logs = run_fork_dag(adopted_fork, "acme_hourly_local", fork_env)
+    finally:
+        postgres.query(ACME_RAW_SQL)  # fresh again for the other tests
+    assert summary["tasks"].pop("source_freshness") == "failed", summary
+    assert set(summary["tasks"].values()) == {"upstream_failed"}, summary
+    assert "ERROR STALE" in logs
+    assert "shop_raw.orders" in logs
+
+
 def test_the_synthetic_project_runs_in_the_local_mode(
     adopted_fork: Path, fork_env: dict, postgres: ConnectionSettings
 ) -> None:

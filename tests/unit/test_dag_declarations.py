@@ -97,6 +97,10 @@ CATALOGUE = {
         [{"select": MARTS, "schedule": {"assets": ["jaffle_shop.orders"]}}],
         r"schedule asset jaffle_shop\.orders is built by this DAG itself, which would then start itself",
     ),
+    "source freshness without a source": (
+        [{"source_freshness": True}],
+        r"\(jaffle_shop_local\): source_freshness: the selection reads no dbt source; drop source_freshness",
+    ),
     "no DAG in the enabled modes": (
         [{"mode": "docker"}],
         r"projects\.jaffle_shop: no DAG of this enabled project runs in the enabled modes \(local, watcher\)",

@@ -53,15 +53,18 @@ def mode_module(mode: str) -> ModuleType:
 def build_dag(spec: DagSpec) -> DAG:
     """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
     for the whole project, as the spec's granularity says."""
-    from include.blueprint import assets, selection
+    from include.blueprint import assets, freshness, selection
 
     module = mode_module(spec.mode)
     if spec.granularity in ("layer", "project"):
-        return _grouped_dag(spec)
-    dag = module.build(spec)
-    if not spec.selects_everything:
-        selection.drop_tests_outside_the_selection(dag)
-    assets.attach_to_cosmos_dag(dag, spec)
+        dag = _grouped_dag(spec)
+    else:
+        dag = module.build(spec)
+        if not spec.selects_everything:
+            selection.drop_tests_outside_the_selection(dag)
+        assets.attach_to_cosmos_dag(dag, spec)
+    if spec.declaration.source_freshness:
+        freshness.add_freshness_task(dag, spec)
     return dag
 
 

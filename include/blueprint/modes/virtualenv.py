@@ -7,6 +7,7 @@ it runs exactly the dbt the local venv and the runtime image run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode
@@ -34,3 +35,18 @@ def build(spec: DagSpec) -> DbtDag:
         "py_system_site_packages": False,
     }
     return cosmos_configs.cosmos_dag(spec, DESCRIPTION, execution, operator_args)
+
+
+def freshness_operator(spec: DagSpec) -> tuple[type, dict[str, Any]]:
+    """`dbt source freshness` in the same cached venv (the mode has no single-task `dbt build`)."""
+    from cosmos.operators.virtualenv import DbtSourceVirtualenvOperator
+
+    settings = spec.settings
+    return DbtSourceVirtualenvOperator, {
+        "project_dir": str(spec.project_dir),
+        "profile_config": cosmos_configs.profile_config(spec),
+        "py_requirements": locked_requirements(settings.execution.virtualenv_requirements),
+        "py_system_site_packages": False,
+        "virtualenv_dir": settings.execution.virtualenv_dir,
+        "install_deps": cosmos_configs.needs_dbt_deps(spec.project_dir),
+    }
