@@ -51,7 +51,9 @@ class LocalAirflow:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Only the DAGs a caller triggers run (trigger() unpauses them): every other DAG of the
+            # folder would start its scheduled run at once and build the same relations concurrently.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
             # Every process must sign and check task tokens with the same secret.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
@@ -126,8 +128,12 @@ class LocalAirflow:
             time.sleep(1)
         raise RuntimeError(f"{dag_id} was not parsed within {timeout:.0f} s; see {self.home / 'service-logs'}")
 
+    def unpause(self, dag_id: str) -> None:
+        self._api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
     def trigger(self, dag_id: str, conf: dict[str, object] | None = None) -> str:
-        """Trigger a run (with `conf`, the trigger form's values, validated by Airflow)."""
+        """Unpause `dag_id` and trigger a run (with `conf`, the trigger form's values, validated by Airflow)."""
+        self.unpause(dag_id)
         run_id = f"manual__{dag_id}__{secrets.token_hex(4)}"
         command = [str(AIRFLOW_BIN / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id]
         if conf is not None:
@@ -162,6 +168,11 @@ class LocalAirflow:
                 return rows[0][0]
             time.sleep(1)
         raise RuntimeError(f"{dag_id} did not start within {timeout:.0f} s; see {self.home / 'service-logs'}")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        """Every attempt's log of a task instance, in order (what a failing test should print)."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return "\n".join(f"--- {path.name}\n{path.read_text()}" for path in sorted(folder.glob("*.log")))
 
     def run_spans(self, dag_id: str) -> dict[str, tuple[float, float]]:
         """run_id -> (start, end) in epoch seconds, for the finished runs of a DAG."""

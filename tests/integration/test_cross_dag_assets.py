@@ -38,16 +38,12 @@ def airflow(
     return LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_assets_test"))
 
 
-def _task_log(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str) -> str:
-    folder = airflow.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    return "\n".join(path.read_text() for path in sorted(folder.glob("*.log")))
-
-
 def test_the_marts_dag_runs_when_the_staging_dag_has_rebuilt_its_models(
     airflow: LocalAirflow, postgres: ConnectionSettings
 ) -> None:
     with airflow:
         airflow.wait_for_dag(DOWNSTREAM)
+        airflow.unpause(DOWNSTREAM)  # DAGs start paused here; this one runs only on the assets
         upstream = airflow.run(UPSTREAM)
         assert upstream.state == "success", upstream
         downstream = airflow.wait(DOWNSTREAM, airflow.first_run(DOWNSTREAM))
@@ -66,7 +62,7 @@ def test_full_refresh_and_dbt_vars_are_validated_and_reach_dbt(airflow: LocalAir
             airflow.trigger(UPSTREAM, {"full_refresh": "yes please"})
         run_id = airflow.trigger(UPSTREAM, {"full_refresh": True, "dbt_vars": {"run_label": "backfill-42"}})
         run = airflow.wait(UPSTREAM, run_id)
-        seed_log = _task_log(airflow, UPSTREAM, run_id, "raw_orders_seed_build")
+        seed_log = airflow.task_log(UPSTREAM, run_id, "raw_orders_seed_build")
     assert run.state == "success", run
     assert "--full-refresh" in seed_log
     assert "run_label" in seed_log  # the task log is JSON: the command's quotes are escaped
