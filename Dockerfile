@@ -1,18 +1,25 @@
-# The Astro project image, for `astro dev start` and `astro deploy`.
-# Astro Runtime 3.3 is Airflow 3.3. Its ONBUILD steps copy this project to /usr/local/airflow and
-# install packages.txt and requirements.txt (Cosmos and providers, pinned) into Airflow's environment.
-FROM astrocrpublic.azurecr.io/runtime:3.3-2
+# The Astro project image, for `astro dev start`, `astro deploy` and `make up`.
+# Astro Runtime 3.3 is Airflow 3.3. Its ONBUILD steps install packages.txt and requirements.txt
+# (Cosmos and the providers of the enabled modes, pinned) into Airflow's environment, then copy
+# this project to /usr/local/airflow. CI builds this same file on docker/astro-runtime's stand-in
+# where Astronomer's registry cannot be reached (ci/build-astro-image.sh sets RUNTIME_IMAGE).
+ARG RUNTIME_IMAGE=astrocrpublic.azurecr.io/runtime:3.3-2
+FROM ${RUNTIME_IMAGE}
 
 # dbt gets a virtual environment of its own: its dependencies conflict with Airflow's. It is
-# installed from the same lock as the local .venvs/dbt and the dbt runtime image in docker/.
+# installed from the same lock as the local .venvs/dbt and the dbt runtime image in docker/, and
+# byte-compiled (the astro user cannot write .pyc files next to it at run time).
 RUN PIP_USER=false python -m venv /usr/local/airflow/dbt_venv \
-    && PIP_USER=false /usr/local/airflow/dbt_venv/bin/pip install --no-cache-dir \
-        -r /usr/local/airflow/dbt/requirements.lock.txt
+    && PIP_USER=false /usr/local/airflow/dbt_venv/bin/pip install --quiet --no-cache-dir \
+        -r /usr/local/airflow/dbt/requirements.lock.txt \
+    && /usr/local/airflow/dbt_venv/bin/python -m compileall -q -j 0 \
+        --invalidation-mode unchecked-hash /usr/local/airflow/dbt_venv/lib
 
 ENV BLUEPRINT__DBT__EXECUTABLE=/usr/local/airflow/dbt_venv/bin/dbt \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false \
     PYTHONPATH=/usr/local/airflow
 
 # The DAGs render from dbt's manifest, never by running dbt in the scheduler: build it now.
-# `dbt parse` needs no database; the generated seed files are part of what it parses.
+# `dbt parse` needs no database; the generated seed files are part of what it parses. Packages
+# come installed in dbt/<project>/dbt_packages (the build has no network for `dbt deps`).
 RUN python -m tools.manifest

@@ -24,25 +24,7 @@ fi
 docker image inspect "$base" >/dev/null 2>&1 || docker pull -q "$base" >/dev/null
 
 # The wheelhouse must match the base's Python, C library and CPU.
-read -r py_version glibc < <(docker run --rm --network none --entrypoint python3 "$base" -c \
-  'import platform, sys; print("%d.%d" % sys.version_info[:2], platform.libc_ver()[1])')
-[ -n "${glibc:-}" ] || { echo "error: cannot run python3 in the base image $base" >&2; exit 1; }
-case $(docker version -f '{{.Server.Arch}}') in
-  amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) arch=$(uname -m) ;;
-esac
-wheelhouse=.local/wheelhouse/py$py_version-$arch-$(sha256sum "$lock" | cut -c1-12)
-if [ ! -f "$wheelhouse/.complete" ]; then
-  say "downloading the wheels of $lock for CPython $py_version ($arch, glibc $glibc) into $wheelhouse"
-  platforms=(--platform "manylinux2014_$arch")
-  for minor in $(seq 17 "${glibc#2.}"); do platforms+=(--platform "manylinux_2_${minor}_$arch"); done
-  pip=(.venvs/tools/bin/python -m pip)
-  [ -x .venvs/tools/bin/python ] || pip=(python3 -m pip)
-  rm -rf "$wheelhouse" && mkdir -p "$wheelhouse"
-  "${pip[@]}" download --quiet --no-deps --only-binary=:all: --python-version "$py_version" \
-    --implementation cp --abi "cp${py_version/./}" --abi abi3 --abi none "${platforms[@]}" \
-    -r "$lock" -d "$wheelhouse" 2> >(grep -v 'is ignored: it is neither' >&2)
-  touch "$wheelhouse/.complete"
-fi
+wheelhouse=$(bash ci/wheelhouse.sh "$base" "$lock")
 
 # A small build context: the image needs the project, the lock, the wheels and the entrypoint.
 context=$(mktemp -d)
