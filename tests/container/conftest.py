@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from pytest_docker.plugin import get_docker_ip
 
 from tests.conftest import REPO_ROOT
 from tools.local_env import QUIET_DBT
@@ -34,8 +35,8 @@ RunImage = Callable[..., ContainerRun]
 
 
 @pytest.fixture(scope="session")
-def docker_engine(docker_ip: str) -> None:
-    """A Docker engine on this machine (pytest-docker's docker_ip: where the engine runs)."""
+def docker_engine() -> None:
+    """A Docker engine on this machine (pytest-docker's get_docker_ip: where the engine runs)."""
     result = subprocess.run(
         ["bash", "ci/ensure-docker.sh", "--engine-only"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
     )
@@ -44,6 +45,7 @@ def docker_engine(docker_ip: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"no Docker engine on this CI machine: {reason}")
         pytest.skip(f"no Docker engine: {reason}")
+    docker_ip = get_docker_ip()
     if docker_ip != "127.0.0.1":
         pytest.fail(
             f"DOCKER_HOST points at a remote engine ({docker_ip}): its containers cannot reach the PostgreSQL "
