@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest adopt run ui test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image bench-image clean
+.PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image astro-image bench-image clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,12 @@ run: venvs ## The main job: each project's local DAG (or DAGS=a,b) through Airfl
 ui: venvs ## Browse the DAGs in the Airflow UI (airflow standalone) on http://127.0.0.1:8080 (UI_HOST= to open it)
 	@$(AIRFLOW_PY) -m tools.ui
 
+up: venvs ## The deploy image in a local Airflow stack, as `astro dev start` runs it (docker/compose.yaml) on http://127.0.0.1:8080
+	@bash ci/stack.sh up
+
+down: ## Stop the local Airflow stack (WIPE=1 also deletes its metadata database)
+	@bash ci/stack.sh down
+
 test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts its own PostgreSQL)
 	@bash scripts/lock.sh --check
 	@$(AIRFLOW_PY) -m tools.manifest
@@ -47,7 +53,7 @@ preflight: venvs ## Deploy checks: settings and secrets, fresh manifest, DAG int
 	@bash ci/preflight.sh
 
 deploy-dry-run: venvs ## Build the image and every deploy bundle, print the cloud commands (nothing is pushed)
-	@bash ci/pipeline.sh manifest image deploy-dry-run
+	@bash ci/pipeline.sh manifest image astro-image deploy-dry-run
 
 lock: venvs ## Recompile the locks after editing requirements/*.in or dbt/requirements.in
 	@bash scripts/lock.sh
@@ -67,6 +73,9 @@ bench-aci: venvs ## The ACI DAGs against the local ACI emulator: each granularit
 
 image: venvs ## Build the dbt runtime image (starts a Docker engine first where it can)
 	@bash ci/build-image.sh
+
+astro-image: venvs ## Build the deploy image (the root Dockerfile; on a stand-in for Astro Runtime where it cannot be pulled)
+	@bash ci/build-astro-image.sh
 
 bench-image: venvs ## Image size, container start, baked partial parse vs none
 	@$(AIRFLOW_PY) -m tools.bench.image

@@ -7,7 +7,8 @@
 # build gets its wheels from a server this script runs on 127.0.0.1 for the build's duration
 # (wheels downloaded on the host from the locks; a build here cannot reach PyPI).
 # Environment: RUNTIME_IMAGE, IMAGE_NAME, FORCE=1 (rebuild the stand-in even when up to date).
-# Prints one line: the image, its size, and what it was built on.
+# Prints one line: the image, its size, and what it was built on; writes "<image> <image ID>" to
+# $DEPLOY_OUT/astro-image.txt (default .local/deploy), the image an Astro image deploy ships.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${IMAGE_NAME:-airflow-dbt-blueprint/astro}
@@ -105,5 +106,9 @@ docker build --network host --build-arg "RUNTIME_IMAGE=$runtime" "${build_args[@
   || { tail -n 40 .local/astro-build.log >&2; fail "docker build of the Dockerfile failed (log: .local/astro-build.log)"; }
 say "built in $((SECONDS - start)) s"
 docker tag "$image:local" "$image:$short"
+# What an image deploy ships: ci/deploy-astro.sh checks that this exact image (by ID) is deployed.
+out=${DEPLOY_OUT:-.local/deploy}
+mkdir -p "$out"
+echo "$image:$short $(docker image inspect -f '{{.Id}}' "$image:local")" >"$out/astro-image.txt"
 size=$(docker image inspect -f '{{.Size}}' "$image:local")
 echo "image: $image:$short ($image:local), $(awk -v b="$size" 'BEGIN {printf "%.0f MB", b / 1e6}'), runtime $runtime"

@@ -10,6 +10,10 @@
 # project and manifest would go stale. Every deploy therefore also ships the dbt project with its
 # fresh target/manifest.json as an Astro dbt bundle (`astro dbt deploy`), mounted at
 # /usr/local/airflow/<projects.<name>.project_dir>: the path the settings already read, over the image's copy.
+# An image deploy ships the deploy image CI built and tested (`astro deploy --image-name`), not one
+# the Astro CLI would build anew: the one ci/build-astro-image.sh recorded in
+# $DEPLOY_OUT/astro-image.txt, checked by image ID (ASTRO_BUILD_ON_DEPLOY=true lets astro deploy
+# build the Dockerfile itself instead, untested).
 # The runtime image is pinned by digest as the Deployment variable BLUEPRINT__RUNTIME__IMAGE,
 # before the bundles, so new tasks never run a new manifest on an old image.
 # Settings (environment):
@@ -73,6 +77,19 @@ if pin_runtime_image; then
   [ -n "$image" ] || fail "no dbt runtime image to pin: set DBT_RUNTIME_IMAGE=<registry>/<repository>@sha256:..., run ci/deploy-image.sh first, or set PIN_RUNTIME_IMAGE=false when the deployment runs no container mode"
   check_digest_ref "$image"
 fi
+# The tested deploy image, unchanged since its tests (same image ID).
+deploy_image=()
+if [ "$kind" = image ] && [ "${ASTRO_BUILD_ON_DEPLOY:-false}" != true ]; then
+  record=$DEPLOY_OUT/astro-image.txt
+  [ -s "$record" ] || fail "no tested deploy image in $record: build and test it first (bash ci/pipeline.sh astro-image stack), or set ASTRO_BUILD_ON_DEPLOY=true to let astro deploy build the Dockerfile untested"
+  read -r tested_ref tested_id <"$record"
+  current_id=$(docker image inspect --format '{{.Id}}' "$tested_ref" 2>/dev/null) \
+    || fail "the tested deploy image $tested_ref is not on this machine: deploy from the job that built and tested it"
+  [ "$current_id" = "$tested_id" ] \
+    || fail "$tested_ref is $current_id, not the image tested ($tested_id): rebuild and test it (bash ci/pipeline.sh astro-image stack)"
+  deploy_image=(--image-name "$tested_ref")
+  note "deploy image: $tested_ref ($tested_id), as tested"
+fi
 [ "$DRY_RUN" = 1 ] || command -v astro >/dev/null 2>&1 \
   || fail "the astro CLI is not on PATH: install it (https://www.astronomer.io/docs/astro/cli/install-cli), as the deploy workflow does"
 
@@ -101,7 +118,7 @@ done
 if [ "$kind" = dags ]; then
   cloud astro deploy "$deployment" --dags --description "$description"
 else
-  cloud astro deploy "$deployment" --description "$description"
+  cloud astro deploy "$deployment" "${deploy_image[@]}" --description "$description"
 fi
 done_word=deployed
 [ "$DRY_RUN" = 1 ] && done_word="dry run complete:"

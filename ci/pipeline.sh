@@ -9,13 +9,16 @@
 #   dags            DAG integrity tests (tests/dags)
 #   tests           unit and integration tests (tests/unit, tests/integration; real PostgreSQL)
 #   image           build the dbt runtime image (ci/build-image.sh)
-#   container       smoke tests of that image (tests/container)
-#   deploy-dry-run  preflight and every deploy script in dry-run mode, on the image just built
+#   container       smoke tests of that image (tests/container, but the stack's)
+#   astro-image     build the deploy image: the root Dockerfile on Astro Runtime or its stand-in
+#                   (ci/build-astro-image.sh)
+#   stack           that image run as `astro dev start` runs it (tests/container/test_astro_stack.py)
+#   deploy-dry-run  preflight and every deploy script in dry-run mode, on the images just built
 # Artifacts (manifest.json, junit/*.xml, deploy dry-run output) go to CI_ARTIFACTS_DIR (.local/ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STAGES=(lint locks manifest dags tests image container deploy-dry-run)
+STAGES=(lint locks manifest dags tests image container astro-image stack deploy-dry-run)
 export CI_ARTIFACTS_DIR=${CI_ARTIFACTS_DIR:-.local/ci}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=.venvs/airflow/bin/python
@@ -56,7 +59,9 @@ run_stage() {
     dags) pytest_suite dags tests/dags ;;
     tests) pytest_suite tests tests/unit tests/integration ;;
     image) bash ci/build-image.sh ;;
-    container) pytest_suite container tests/container ;;
+    container) pytest_suite container tests/container --ignore=tests/container/test_astro_stack.py ;;
+    astro-image) bash ci/build-astro-image.sh ;;
+    stack) pytest_suite stack tests/container/test_astro_stack.py ;;
     deploy-dry-run) deploy_dry_run ;;
     *) echo "error: unknown stage '$1'; stages: ${STAGES[*]}" >&2; return 2 ;;
   esac

@@ -31,9 +31,11 @@ compose_command() {
 build_images() {
   local base
   base=$(bash ci/ensure-docker.sh)
-  if ! docker image inspect "$postgres_image" >/dev/null 2>&1; then
+  local inputs label=blueprint.build-inputs
+  inputs=$( { docker image inspect -f '{{.Id}}' "$base"; cat docker/postgres/*; } | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$postgres_image" 2>/dev/null)" != "$inputs" ]; then
     say "building $postgres_image on $base"
-    docker build --network host --build-arg "BASE_IMAGE=$base" -t "$postgres_image" docker/postgres \
+    docker build --network host --build-arg "BASE_IMAGE=$base" --label "$label=$inputs" -t "$postgres_image" docker/postgres \
       >.local/postgres-image-build.log 2>&1 \
       || { tail -n 20 .local/postgres-image-build.log >&2; fail "building $postgres_image failed"; }
   fi

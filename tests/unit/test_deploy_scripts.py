@@ -93,6 +93,7 @@ def test_deploy_image_fails_when_the_local_image_is_missing(run: Run) -> None:
 
 ASTRO = {"ASTRO_DEPLOYMENT_ID": "cldeploy123", "ASTRO_API_TOKEN": "token"}
 PIN = f"{REPO}@{PUSHED}"
+TESTED_DEPLOY_IMAGE = "airflow-dbt-blueprint/astro:abc1234"
 VARIABLE_UPDATE = "astro deployment variable update --deployment-id cldeploy123 BLUEPRINT__RUNTIME__IMAGE"
 
 
@@ -120,12 +121,34 @@ def test_deploy_astro_dag_only_dry_run_prints_the_pin_the_dbt_bundle_and_the_dep
 def test_deploy_astro_image_deploy_uses_the_digest_written_by_deploy_image(run: Run, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "image.txt").write_text(PIN + "\n")
+    (tmp_path / "out" / "astro-image.txt").write_text(f"{TESTED_DEPLOY_IMAGE} {IMAGE_ID}\n")
     result = run("deploy-astro.sh", "--image", "--dry-run", **ASTRO)
     assert result.returncode == 0, result.stderr
     commands = dry_runs(result)
     assert f"BLUEPRINT__RUNTIME__IMAGE={PIN}" in commands[0]
-    assert commands[-1].startswith("astro deploy cldeploy123 --description")
+    assert commands[-1].startswith(f"astro deploy cldeploy123 --image-name {TESTED_DEPLOY_IMAGE} --description")
     assert "--dags" not in commands[-1]
+
+
+def test_deploy_astro_image_deploy_refuses_an_image_changed_since_its_tests(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "astro-image.txt").write_text(f"{TESTED_DEPLOY_IMAGE} sha256:{'2' * 64}\n")
+    result = run("deploy-astro.sh", "--image", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **ASTRO)
+    assert result.returncode == 1
+    assert f"{TESTED_DEPLOY_IMAGE} is {IMAGE_ID}, not the image tested" in one_error_line(result)
+    assert cloud_calls(tmp_path) == []
+
+
+def test_deploy_astro_image_deploy_without_a_tested_image_says_how_to_get_one(run: Run, tmp_path: Path) -> None:
+    result = run("deploy-astro.sh", "--image", "--dry-run", DBT_RUNTIME_IMAGE=PIN, **ASTRO)
+    assert result.returncode == 1
+    error = one_error_line(result)
+    assert "bash ci/pipeline.sh astro-image stack" in error
+    assert "ASTRO_BUILD_ON_DEPLOY=true" in error
+    built_by_astro = run("deploy-astro.sh", "--image", "--dry-run", DBT_RUNTIME_IMAGE=PIN, ASTRO_BUILD_ON_DEPLOY="true",
+                         **ASTRO)  # fmt: skip
+    assert built_by_astro.returncode == 0, built_by_astro.stderr
+    assert dry_runs(built_by_astro)[-1].startswith("astro deploy cldeploy123 --description")
 
 
 def test_deploy_astro_runs_the_astro_cli_in_order_with_a_bundle_carrying_the_manifest(run: Run, tmp_path: Path) -> None:
@@ -176,8 +199,10 @@ def _head() -> str:
     [(None, "image deploy"), ("0" * 40, "image deploy"), ("HEAD", "DAG-only deploy")],
     ids=["no-base", "unknown-base", "nothing-outside-dags"],
 )
-def test_deploy_astro_auto_picks_the_deploy_kind(run: Run, base: str | None, expected: str) -> None:
+def test_deploy_astro_auto_picks_the_deploy_kind(run: Run, tmp_path: Path, base: str | None, expected: str) -> None:
     head = _head()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "astro-image.txt").write_text(f"{TESTED_DEPLOY_IMAGE} {IMAGE_ID}\n")
     settings = {**ASTRO, "DBT_RUNTIME_IMAGE": PIN, "GIT_COMMIT": head}
     if base is not None:
         settings["DEPLOY_BASE_SHA"] = head if base == "HEAD" else base
