@@ -168,6 +168,10 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
         raise NotSent(f"{type(error).__name__}: {_no_url(str(error), url)}") from None
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:LINE_CHARS]
+
+
 def _no_url(text: str, url: str) -> str:
     return text.replace(url, "<webhook URL>")
 
@@ -199,7 +203,8 @@ class DbtFailureNotifier(BaseNotifier):
             else:
                 post_json(webhook_url(alert.conn_id), PAYLOADS[alert.kind](message), alert.timeout_seconds)
         except Exception as error:  # an alert never changes the task's outcome
-            reason = str(error) if isinstance(error, NotSent) else type(error).__name__
+            # No URL reaches this line: post_json and webhook_url raise NotSent without one.
+            reason = str(error) if isinstance(error, NotSent) else f"{type(error).__name__}: {_one_line(error)}"
             self.log.warning("%s alert (connection %s) not sent: %s", alert.kind, alert.conn_id, reason)
             return
         self.log.info("%s alert (connection %s) sent for %s", alert.kind, alert.conn_id, message.task_id)
