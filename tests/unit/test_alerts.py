@@ -21,6 +21,7 @@ from include.blueprint import alerts
 from include.blueprint.alert_settings import EmailAlert, WebhookAlert
 from include.blueprint.pipelines import declared_dags
 from include.blueprint.settings import BlueprintConfigError, load_settings
+from tests.conftest import REPO_ROOT
 from tools.postgres import free_port
 
 SECRET_URL = "https://hooks.slack.com/services/T0/B0/not-a-real-token"
@@ -85,6 +86,19 @@ def test_none_by_default_the_deployment_default_and_a_declaration_s_own(register
             for task in dag.tasks:
                 assert [alert.model_dump() for alert in _notifiers(task)] == wanted, (dag_id, task.task_id)
                 assert task.callback == ([alerts.remember_dbt_failures] if wanted else None), task.task_id
+
+
+def test_the_readme_s_overlay_gives_each_dag_its_receivers(registered_projects: dict) -> None:
+    overlay = yaml.safe_load((REPO_ROOT / "tests" / "fixtures" / "alerts_overlay.yaml").read_text())
+    environ = {
+        "BLUEPRINT__ALERTS": yaml.safe_dump(overlay["alerts"]),
+        DECLARATIONS: yaml.safe_dump(overlay["projects"]["jaffle_shop"]["dags"]),
+    }
+    dags = declared_dags("local", load_settings(environ))
+    kinds = {
+        dag_id: {tuple(alert.kind for alert in _notifiers(task)) for task in dag.tasks} for dag_id, dag in dags.items()
+    }
+    assert kinds == {"jaffle_shop_local": {("teams", "webhook")}, "jaffle_shop_local_single_task": {("slack", "email")}}
 
 
 def _context(task: Any = None, **extra: Any) -> dict[str, Any]:
