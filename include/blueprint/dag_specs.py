@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.declarations import AssetSchedule, DagDeclaration, ProjectSettings
 from include.blueprint.runtime import granularities_of
 from include.blueprint.settings import BlueprintConfigError, DagPolicy, Settings, problem_list
@@ -51,6 +52,10 @@ class DagSpec:
     @property
     def schedule(self) -> str | AssetSchedule | None:
         return self.declaration.schedule if self.declaration.schedule_is_set else self.settings.dags.schedule
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return self.declaration.alerts if self.declaration.alerts is not None else self.settings.alerts
 
     @property
     def selects_everything(self) -> bool:

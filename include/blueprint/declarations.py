@@ -3,7 +3,8 @@
 A team registers each dbt project once (`make adopt` writes config/projects/<name>.yaml) and
 declares its DAGs there as data: which nodes (dbt `select` / `exclude`, or a `selector` of the
 project's selectors.yml), when (a cron expression, or the assets of models another DAG builds),
-in which execution mode, at which task granularity, and the policy a DAG overrides.
+in which execution mode, at which task granularity, the policy a DAG overrides, and who is told
+when it fails.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.runtime import Granularity, ModeName
 from include.blueprint.runtime import Section as _Section
 
@@ -60,6 +62,8 @@ class DagDeclaration(_Section):
     # `dbt source freshness` of the sources the selection reads, before anything is built: a
     # source past its error_after stops the run; past warn_after only warns (the project's config).
     source_freshness: bool = False
+    # Not set: the deployment's `alerts`; {on_failure: []} turns them off for this DAG.
+    alerts: AlertSettings | None = None
 
     @field_validator("id")
     @classmethod

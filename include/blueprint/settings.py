@@ -19,6 +19,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
@@ -107,6 +108,8 @@ class Settings(_Section):
     aws_ecs: AwsEcsSettings
     aws_eks: AwsEksSettings
     gcp_cloud_run_job: GcpCloudRunJobSettings
+    # The deployment's default; a DAG declaration's own `alerts` replaces it.
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("projects")
     @classmethod
@@ -178,7 +181,8 @@ def _source_of(location: tuple[str, ...], sources: Mapping[tuple[str, ...], str]
     return f"not set anywhere; add it to {CONFIG_DIR / 'base.yaml'}"
 
 
-_SECRET_HINTS = ("password", "secret", "token", "environment")
+# "alerts": a webhook URL written there by mistake carries its token.
+_SECRET_HINTS = ("password", "secret", "token", "environment", "alerts")
 
 
 def _may_hold_a_secret(location: tuple[str, ...]) -> bool:
