@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image astro-image bench-image clean
+.PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image astro-image bench-image bench-stack clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,9 @@ image: venvs ## Build the dbt runtime image (starts a Docker engine first where 
 
 astro-image: venvs ## Build the deploy image (the root Dockerfile; on a stand-in for Astro Runtime where it cannot be pulled)
 	@bash ci/build-astro-image.sh
+
+bench-stack: venvs ## The deploy image: build cold, cached and after a change; sizes; local stack start to first DAG run
+	@$(AIRFLOW_PY) -m tools.bench.stack $(ARGS)
 
 bench-image: venvs ## Image size, container start, baked partial parse vs none
 	@$(AIRFLOW_PY) -m tools.bench.image

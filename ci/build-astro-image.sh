@@ -6,7 +6,8 @@
 # Python base of ci/ensure-docker.sh, from requirements/dev.lock.txt). On the stand-in, pip in the
 # build gets its wheels from a server this script runs on 127.0.0.1 for the build's duration
 # (wheels downloaded on the host from the locks; a build here cannot reach PyPI).
-# Environment: RUNTIME_IMAGE, IMAGE_NAME, FORCE=1 (rebuild the stand-in even when up to date).
+# Environment: RUNTIME_IMAGE, IMAGE_NAME, FORCE=1 (rebuild the stand-in even when up to date),
+# NO_CACHE=1 (both builds from scratch: what the benchmark's cold build measures).
 # Prints one line: the image, its size, and what it was built on; writes "<image> <image ID>" to
 # $DEPLOY_OUT/astro-image.txt (default .local/deploy), the image an Astro image deploy ships.
 set -euo pipefail
@@ -72,11 +73,12 @@ PY
 }
 
 build_args=()
+[ "${NO_CACHE:-0}" != 1 ] || { build_args=(--no-cache); FORCE=1; }
 if [ "$runtime" = "$standin" ]; then
   compile_pins
   wheelhouse=$(bash ci/wheelhouse.sh "$python_base" "$work/constraints.txt" dbt/requirements.lock.txt)
   index=$(serve_wheels "$wheelhouse")
-  build_args=(--build-arg "PIP_FIND_LINKS=$index" --build-arg PIP_NO_INDEX=1)
+  build_args+=(--build-arg "PIP_FIND_LINKS=$index" --build-arg PIP_NO_INDEX=1)
   mkdir "$work/standin"
   cp docker/astro-runtime/Dockerfile docker/astro-runtime/entrypoint.sh \
     "$work/airflow-runtime.txt" "$work/constraints.txt" "$work/standin/"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tools.postgres import ConnectionSettings
 
 CONNECTION_FIELDS = {
     "conn_type": "conn_type",
@@ -41,6 +44,17 @@ def read_settings(path: Path) -> dict[str, list[dict[str, Any]]]:
             if not isinstance(entry, dict) or not entry.get(keys[kind]):
                 raise SettingsFileError(f"{path}: {kind} entry {number} has no {keys[kind]}")
     return settings
+
+
+def with_connection(source: Path, conn_id: str, database: ConnectionSettings, out: Path) -> Path:
+    """A copy of `source` with connection `conn_id` pointed at `database` (the test and benchmark
+    stacks point the warehouse connection at a server of their own)."""
+    document = yaml.safe_load(source.read_text())
+    (connection,) = [entry for entry in document["airflow"]["connections"] if entry["conn_id"] == conn_id]
+    connection.update(conn_host=database.host, conn_port=database.port, conn_login=database.user,
+                      conn_password=database.password, conn_schema=database.database)  # fmt: skip
+    out.write_text(yaml.safe_dump(document))
+    return out
 
 
 def _connection_kwargs(entry: dict[str, Any]) -> dict[str, Any]:

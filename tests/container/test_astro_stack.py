@@ -7,11 +7,8 @@ DAG run from inside the scheduler container against the ACI emulator."""
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 import shlex
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +16,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-import yaml
 
 from include.blueprint.dag_specs import dag_specs
 from include.blueprint.settings import load_settings
@@ -27,11 +23,14 @@ from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.container.test_aci_mode import assert_password_only_as_secure_value, received_groups, registry_env
 from tools.aci_emulator import AciEmulator
 from tools.airflow_api import AirflowApi
-from tools.postgres import ConnectionSettings, free_port
+from tools.airflow_settings import with_connection
+from tools.postgres import ConnectionSettings
+from tools.stack import throwaway_stack_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]
 
 WAREHOUSE_DATABASE = "astro_stack"
+SETTINGS_FILE = REPO_ROOT / "airflow_settings.yaml"
 ACI_DAG = "jaffle_shop_azure_container_instance"
 # The test session's own switches: only triggered runs (no scheduled run racing them into the same
 # schema), and jaffle_shop shown even where a fork hides it from its deployment.
@@ -47,18 +46,6 @@ def warehouse(postgres: ConnectionSettings) -> ConnectionSettings:
             cursor.execute(f"drop database if exists {WAREHOUSE_DATABASE}")
             cursor.execute(f"create database {WAREHOUSE_DATABASE}")
     return ConnectionSettings(**{**postgres.__dict__, "database": WAREHOUSE_DATABASE})
-
-
-def stack_settings_file(warehouse: ConnectionSettings, folder: Path) -> Path:
-    """The repository's airflow_settings.yaml with its warehouse connection pointed at `warehouse`."""
-    document = yaml.safe_load((REPO_ROOT / "airflow_settings.yaml").read_text())
-    conn_id = load_settings({}).warehouse.conn_id
-    (connection,) = [c for c in document["airflow"]["connections"] if c["conn_id"] == conn_id]
-    connection.update(conn_host=warehouse.host, conn_port=warehouse.port, conn_login=warehouse.user,
-                      conn_password=warehouse.password, conn_schema=warehouse.database)  # fmt: skip
-    path = folder / "airflow_settings.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -96,28 +83,13 @@ def docker_compose_file(stack_images: None, warehouse: ConnectionSettings,
     """docker/compose.yaml, with this test's ports, secrets, settings and .env in the environment
     pytest-docker runs compose with (and restored afterwards)."""
     folder = tmp_path_factory.mktemp("stack")
-    env_file = folder / ".env"
-    env_file.write_text("".join(f"{name}={value}\n" for name, value in TEST_ENV.items()))
-    stack_env = {
-        "STACK_AIRFLOW_PORT": str(free_port()),
-        "STACK_POSTGRES_PORT": str(free_port()),
-        "STACK_LOG_PORT": str(free_port()),
-        "STACK_TRIGGERER_LOG_PORT": str(free_port()),
-        "STACK_POSTGRES_PASSWORD": secrets.token_urlsafe(16),
-        "STACK_FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "STACK_JWT_SECRET": secrets.token_urlsafe(32),
-        "STACK_SETTINGS_FILE": str(stack_settings_file(warehouse, folder)),
-        "STACK_ENV_FILE": str(env_file),
-        "STACK_HOSTNAME": socket.gethostname(),
-    }
-    saved = {name: os.environ.get(name) for name in stack_env}
-    os.environ.update(stack_env)
-    yield str(REPO_ROOT / "docker" / "compose.yaml")
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    stack_env = throwaway_stack_env(folder, TEST_ENV)
+    conn_id = load_settings({}).warehouse.conn_id
+    with_connection(SETTINGS_FILE, conn_id, warehouse, Path(stack_env["STACK_SETTINGS_FILE"]))
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in stack_env.items():
+            environment.setenv(name, value)
+        yield str(REPO_ROOT / "docker" / "compose.yaml")
 
 
 @pytest.fixture(scope="module")
