@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import leaks
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+leaks.mark_session()  # before anything starts: every process of the session inherits the mark
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="blueprint-tests-"))
 
 for _name in list(os.environ):
@@ -43,10 +46,29 @@ JAFFLE_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
 SYNTHETIC_MODELS = 12  # the generated project adopted_fork adopts: three layers, kept small for CI
 
 
+WARM_DBT_SERVER = REPO_ROOT / "include" / "blueprint" / "warm_dbt" / "server.py"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _remove_the_test_home() -> Iterator[None]:
-    """The session's AIRFLOW_HOME, Cosmos cache and local state go with the session."""
+def _leave_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session's leak check (tests/leaks.py). Set up before any other fixture, so torn down
+    after every other one: it sees what they left. The session's AIRFLOW_HOME, Cosmos cache and
+    local state go, and so do the warm dbt servers its DAG runs started (a server outlives its
+    task by design, for the next task; the session stops them instead of waiting for their idle
+    timeout). Anything else still there fails the run, named."""
+    before = leaks.take_snapshot()
     yield
+    try:
+        leaks.stop_new_processes(before, WARM_DBT_SERVER)
+        left = leaks.wait_for_leaks(before, [str(tmp_path_factory.getbasetemp()), str(_TEST_HOME)])
+    finally:
+        shutil.rmtree(_TEST_HOME, ignore_errors=True)
+    if left:
+        pytest.fail(leaks.report(left), pytrace=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Also when no test ran (--collect-only, everything deselected, an error while collecting)."""
     shutil.rmtree(_TEST_HOME, ignore_errors=True)
 
 
@@ -112,12 +134,16 @@ def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
     root = Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-"))
     root.chmod(0o755)  # as root the server runs as `nobody`, which must reach its folder
-    server = LocalPostgres(root, free_port())
+    server = None
     try:
+        server = LocalPostgres(root, free_port())
+        leaks.SESSION_PORTS.add(server.port)
         server.start()
         yield server
     finally:
-        server.destroy()
+        if server is not None:
+            server.destroy()  # stops the server (if it started) and removes its folder
+        shutil.rmtree(root, ignore_errors=True)  # the folder asked for, if the server used another
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ Airflow's own start and end dates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -67,53 +68,100 @@ class LocalAirflow:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalAirflow:
-        self.start()
+        self.start()  # stops what it started when it fails: __exit__ does not run then
         return self
 
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    @property
+    def service_logs(self) -> Path:
+        return self.home / "service-logs"
+
     def start(self, timeout: float = 180) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        migrate_metadata_db(self.env)
-        logs = self.home / "service-logs"
-        logs.mkdir(exist_ok=True)
-        for service in SERVICES:
-            log = (logs / f"{service}.log").open("wb")
-            command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
-            if service == "api-server":
-                command += ["--port", str(self.port), "--host", "127.0.0.1"]
-            self._processes.append(
-                subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            )
-        self._wait_until_healthy(timeout)
+        """Start every service and wait until the API server answers; on any failure (or Ctrl-C),
+        stop what did start before raising, so no service outlives a failed start."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            migrate_metadata_db(self.env)
+            self.service_logs.mkdir(exist_ok=True)
+            for service in SERVICES:
+                command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
+                if service == "api-server":
+                    command += ["--port", str(self.port), "--host", "127.0.0.1"]
+                with (self.service_logs / f"{service}.log").open("wb") as log:  # the child keeps its own copy
+                    self._processes.append(
+                        subprocess.Popen(
+                            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                        )
+                    )
+            self._wait_until_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
+        """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
         for process in self._processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self._processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            # The leader is gone; what it started in its group (a task's dbt) must not outlive it.
+            _signal_group(process.pid, signal.SIGKILL)
         self._processes.clear()
 
     def _wait_until_healthy(self, timeout: float) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [service for service, process in zip(SERVICES, self._processes, strict=True) if process.poll()]
             if dead:
-                raise RuntimeError(f"airflow {', '.join(dead)} exited; see {self.home / 'service-logs'}")
+                raise RuntimeError(f"airflow {', '.join(dead)} exited\n{self.service_log_tails()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=2):
                     return
             except OSError:
                 time.sleep(1)
-        raise RuntimeError(f"the Airflow API server did not answer within {timeout:.0f} s")
+        raise RuntimeError(f"the Airflow API server did not answer within {timeout:.0f} s\n{self.service_log_tails()}")
+
+    # -- what a failing test prints ------------------------------------------------------------
+    def service_log_tails(self, lines: int = 40) -> str:
+        """The last `lines` lines of each service's log."""
+        parts = []
+        for service in SERVICES:
+            path = self.service_logs / f"{service}.log"
+            text = path.read_text(errors="replace") if path.exists() else "(no log)"
+            parts.append(f"--- airflow {service} (last {lines} lines of {path})\n" + _tail(text, lines))
+        return "\n".join(parts)
+
+    def failure_report(self, dag_id: str, run_id: str | None = None, lines: int = 60) -> str:
+        """What a reader needs when a run went wrong: the run's state and every task's, the log
+        tail of each task that did not succeed, and the tail of each service's log."""
+        parts = []
+        if run_id is not None:
+            try:
+                runs = self._query("select state from dag_run where dag_id = %s and run_id = %s", dag_id, run_id)
+                tasks = self._query(
+                    "select task_id, coalesce(state, 'none') from task_instance where dag_id = %s and run_id = %s "
+                    "order by task_id",
+                    dag_id, run_id,
+                )  # fmt: skip
+            except Exception as error:  # the report must not hide the failure it reports
+                runs, tasks = [], []
+                parts.append(f"(could not read the metadata database: {error})")
+            parts.append(f"=== {dag_id} run {run_id}: {runs[0][0] if runs else 'not found'}")
+            parts += [f"    {task_id}: {state}" for task_id, state in tasks]
+            for task_id, state in tasks:
+                if state not in ("success", "skipped"):
+                    log = self.task_log(dag_id, run_id, task_id) or "(no log file)"
+                    parts.append(f"--- task {task_id} ({state}), last {lines} lines of its log\n{_tail(log, lines)}")
+        parts.append(self.service_log_tails())
+        return "\n".join(parts)
 
     # -- runs --------------------------------------------------------------------------------
     def _query(self, sql: str, *params: object) -> list[tuple]:
@@ -126,7 +174,7 @@ class LocalAirflow:
             if self._query("select 1 from serialized_dag where dag_id = %s", dag_id):
                 return
             time.sleep(1)
-        raise RuntimeError(f"{dag_id} was not parsed within {timeout:.0f} s; see {self.home / 'service-logs'}")
+        raise RuntimeError(f"{dag_id} was not parsed within {timeout:.0f} s\n{self.service_log_tails()}")
 
     def unpause(self, dag_id: str) -> None:
         self._api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
@@ -157,7 +205,9 @@ class LocalAirflow:
                 )
                 return RunResult(dag_id, run_id, rows[0][0], float(rows[0][1] or 0), dict(tasks))
             time.sleep(1)
-        raise RuntimeError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+        raise RuntimeError(
+            f"{dag_id} run {run_id} did not finish within {timeout:.0f} s\n{self.failure_report(dag_id, run_id)}"
+        )
 
     def first_run(self, dag_id: str, timeout: float = 300) -> str:
         """The run_id of the first run of `dag_id` (e.g. one the scheduler started on assets)."""
@@ -167,7 +217,7 @@ class LocalAirflow:
             if rows:
                 return rows[0][0]
             time.sleep(1)
-        raise RuntimeError(f"{dag_id} did not start within {timeout:.0f} s; see {self.home / 'service-logs'}")
+        raise RuntimeError(f"{dag_id} did not start within {timeout:.0f} s\n{self.failure_report(dag_id)}")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         """Every attempt's log of a task instance, in order (what a failing test should print)."""
@@ -202,5 +252,15 @@ class LocalAirflow:
             return json.load(response)
 
     def run(self, dag_id: str, timeout: float = 900) -> RunResult:
+        """Trigger a run of `dag_id` and wait for it (`failure_report(dag_id, result.run_id)` says why it failed)."""
         self.wait_for_dag(dag_id)
         return self.wait(dag_id, self.trigger(dag_id), timeout)
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
+        os.killpg(pgid, signum)

@@ -139,8 +139,11 @@ class LocalPostgres:
             self._pg_ctl("stop", "-m", "fast", "-w")
 
     def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop the server and remove its folder (data, password, log), also when stopping fails."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 from pytest_docker.plugin import get_docker_ip
 
+from tests import leaks
 from tests.conftest import REPO_ROOT
+from tests.leaks import container_is_ours
 from tools.local_env import QUIET_DBT
 from tools.postgres import ConnectionSettings
 
@@ -51,6 +53,28 @@ def docker_engine() -> None:
             f"DOCKER_HOST points at a remote engine ({docker_ip}): its containers cannot reach the PostgreSQL "
             "these tests start on this machine. Unset DOCKER_HOST to use a local engine."
         )
+
+
+@pytest.fixture(autouse=True)
+def _remove_the_tests_containers() -> Iterator[None]:
+    """The containers a test started are removed when it ends, passed or failed: a docker-mode task
+    that fails keeps its container (`auto_remove: success`, so its logs can be read), and a test
+    that fails midway can leave an emulated ACI group's. Only this session's (tests/leaks.py); the
+    Airflow stack's compose containers live for their module and pytest-docker removes them."""
+    before = leaks.docker_containers()
+    yield
+    if before is None:  # no engine when the test started; the session's leak check still looks
+        return
+    known, pid = {container["Id"] for container in before}, os.getpid()
+    left = [
+        container for container in leaks.docker_containers() or []
+        if container["Id"] not in known and container_is_ours(container, pid, leaks.SESSION_PORTS)
+        and not (container.get("Config") or {}).get("Labels", {}).get("com.docker.compose.project")
+    ]  # fmt: skip
+    if left:
+        names = [container["Name"].lstrip("/") for container in left]
+        print(f"removing the containers this test left: {', '.join(names)}")
+        subprocess.run(["docker", "rm", "--force", *names], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +122,9 @@ def run_image(dbt_image: str) -> RunImage:
         except subprocess.TimeoutExpired:
             subprocess.run(["docker", "rm", "--force", name], capture_output=True)
             pytest.fail(f"`{' '.join(command)}` in the container did not finish within {timeout} s")
+        except BaseException:  # Ctrl-C, pytest-timeout: the container outlives its killed client
+            subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+            raise
         return ContainerRun(result.returncode, result.stdout, time.monotonic() - start)
 
     return run

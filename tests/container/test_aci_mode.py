@@ -177,8 +177,18 @@ def node_process(env: dict[str, str], timeout: float = 0) -> subprocess.Popen[st
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[dict[str, str], str]:
-    output, _ = process.communicate(timeout=timeout)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        stop(process)
     return json.loads(output.strip().splitlines()[-1]), output
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill the task process if it is still there (a failed wait): it must not outlive its test."""
+    if process.poll() is None:
+        process.kill()
+        process.communicate(timeout=30)
 
 
 @pytest.fixture
@@ -239,7 +249,11 @@ def test_a_task_timeout_deletes_its_running_group(
     env = aci_env(aci, dbt_image, tmp_path / "airflow", postgres, blocked_orders, BLUEPRINT__DAGS__RETRIES="0")
     since = len(aci.history())
     process = node_process(env, timeout=20)
-    group = wait_until_running(aci)
+    try:
+        group = wait_until_running(aci)
+    except BaseException:
+        stop(process)
+        raise
     tasks, output = finish(process)
     assert tasks == {"stg_orders.run": "failed"}, output[-3000:]
     assert "AirflowTaskTimeout" in output
@@ -258,16 +272,19 @@ def test_a_killed_task_deletes_its_running_group(
     env = aci_env(aci, dbt_image, tmp_path / "airflow", postgres, blocked_orders, BLUEPRINT__DAGS__RETRIES="0")
     since = len(aci.history())
     process = node_process(env)
-    group = wait_until_running(aci)
-    time.sleep(2)  # a few polls of the running group, as in a real run
-    process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=5)  # the supervisor's escalation delay
-    except subprocess.TimeoutExpired:
-        # The provider's monitor loop only stops on msrestazure's CloudError, never raised by the
-        # track-2 SDK, so after on_kill it polls a deleted group until the SIGKILL.
-        process.kill()
-        output, _ = process.communicate(timeout=30)
+        group = wait_until_running(aci)
+        time.sleep(2)  # a few polls of the running group, as in a real run
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=5)  # the supervisor's escalation delay
+        except subprocess.TimeoutExpired:
+            # The provider's monitor loop only stops on msrestazure's CloudError, never raised by the
+            # track-2 SDK, so after on_kill it polls a deleted group until the SIGKILL.
+            process.kill()
+            output, _ = process.communicate(timeout=30)
+    finally:
+        stop(process)
     assert "Deleting container group" in output
     assert deleted_names(aci, since) == {group["name"]}
     assert not any(docker_container_exists(name) for name in group["docker_names"])

@@ -45,12 +45,12 @@ def test_the_marts_dag_runs_when_the_staging_dag_has_rebuilt_its_models(
         airflow.wait_for_dag(DOWNSTREAM)
         airflow.unpause(DOWNSTREAM)  # DAGs start paused here; this one runs only on the assets
         upstream = airflow.run(UPSTREAM)
-        assert upstream.state == "success", upstream
+        assert upstream.state == "success", f"{upstream}\n{airflow.failure_report(UPSTREAM, upstream.run_id)}"
         downstream = airflow.wait(DOWNSTREAM, airflow.first_run(DOWNSTREAM))
         events = airflow.metadata.query(
             "select a.uri from asset_event e join asset a on a.id = e.asset_id where a.uri like 'dbt://%%' order by 1"
         )
-    assert downstream.state == "success", downstream
+    assert downstream.state == "success", f"{downstream}\n{airflow.failure_report(DOWNSTREAM, downstream.run_id)}"
     assert actual_marts(postgres, SCHEMA) == expected_marts(scale=1)
     assert {uri for (uri,) in events} >= {"dbt://jaffle_shop/stg_orders", "dbt://jaffle_shop/customers"}
 
@@ -63,7 +63,7 @@ def test_full_refresh_and_dbt_vars_are_validated_and_reach_dbt(airflow: LocalAir
         run_id = airflow.trigger(UPSTREAM, {"full_refresh": True, "dbt_vars": {"run_label": "backfill-42"}})
         run = airflow.wait(UPSTREAM, run_id)
         seed_log = airflow.task_log(UPSTREAM, run_id, "raw_orders_seed_build")
-    assert run.state == "success", run
+    assert run.state == "success", f"{run}\n{airflow.failure_report(UPSTREAM, run_id)}"
     assert "--full-refresh" in seed_log
     assert "run_label" in seed_log  # the task log is JSON: the command's quotes are escaped
     assert "backfill-42" in seed_log

@@ -60,6 +60,10 @@ def _airflow_with_broken_orders(
     return LocalAirflow(tmp_path / "airflow", env, postgres_server.database(f"airflow_rerun_{name}"))  # fmt: skip
 
 
+def _report(airflow: LocalAirflow, run: RunResult) -> str:
+    return f"{run}\n{airflow.failure_report(run.dag_id, run.run_id)}"
+
+
 def _not_successful(run: RunResult) -> dict[str, str]:
     return {task: state for task, state in run.tasks.items() if state != "success"}
 
@@ -69,11 +73,13 @@ def test_a_failing_model_fails_only_its_task_and_reruns_alone(
 ) -> None:
     with _airflow_with_broken_orders(tmp_path, postgres_server, postgres, project_copy, "local") as airflow:
         run = airflow.run("jaffle_shop_local")
-        assert _not_successful(run) == {"orders_model_build": "failed", REL_ORDERS: "upstream_failed"}
+        assert _not_successful(run) == {"orders_model_build": "failed", REL_ORDERS: "upstream_failed"}, _report(
+            airflow, run
+        )
         _set_orders_broken(project_copy, broken=False)
         assert airflow.clear("jaffle_shop_local", run.run_id, ["orders_model_build"]) == sorted(_not_successful(run))
         run = airflow.wait("jaffle_shop_local", run.run_id)
-    assert run.state == "success", run
+    assert run.state == "success", _report(airflow, run)
     assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
 
 
@@ -87,12 +93,12 @@ def test_watcher_shows_a_failing_model_as_its_task_and_reruns_it_alone(
         assert _not_successful(run) == {
             "dbt_producer_watcher": "failed", "orders.run": "failed", "orders.test": "upstream_failed",
             "customers.test": "failed",
-        }  # fmt: skip
+        }, _report(airflow, run)  # fmt: skip
         _set_orders_broken(project_copy, broken=False)
         # A retried consumer runs its own model, alone (Cosmos's watcher retry).
         airflow.clear("jaffle_shop_watcher", run.run_id, ["orders.run"], downstream=False)
         run = airflow.wait("jaffle_shop_watcher", run.run_id)
-    assert run.tasks["orders.run"] == "success", run
+    assert run.tasks["orders.run"] == "success", _report(airflow, run)
     assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
 
 
@@ -105,7 +111,9 @@ def test_a_second_run_waits_for_the_first(
         run_ids = [airflow.trigger("jaffle_shop_local") for _ in range(2)]
         results = [airflow.wait("jaffle_shop_local", run_id) for run_id in run_ids]
         spans = airflow.run_spans("jaffle_shop_local")
-    assert [result.state for result in results] == ["success", "success"], results
+    assert [result.state for result in results] == ["success", "success"], "\n".join(
+        _report(airflow, result) for result in results
+    )
     (first_start, first_end), (second_start, _) = sorted(spans[run_id] for run_id in run_ids)
     assert second_start >= first_end > first_start, "the two runs overlapped"
     assert actual_marts(postgres, "e2e_overlap") == expected_marts(scale=1)

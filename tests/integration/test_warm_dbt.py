@@ -4,6 +4,7 @@ never holds a caller's credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,9 +29,15 @@ def warm_env(postgres: ConnectionSettings, tmp_path: Path) -> Iterator[dict[str,
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**dbt_env(postgres, SCHEMA), "WARM_DBT_EXECUTABLE": str(DBT_BIN / "dbt"), "TMPDIR": str(temp)}
-    yield env
-    for server in _server_pids(temp):
-        os.kill(server, signal.SIGTERM)
+    try:
+        yield env
+    finally:  # the server outlives its callers by design; the test's must not outlive the test
+        for server in _server_pids(temp):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _server_pids(temp) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def _server_pids(temp: Path) -> list[int]:
@@ -106,7 +113,12 @@ def test_concurrent_commands_each_get_their_own_dbt(
         )
         for n in range(4)
     ]
-    outputs = [command.communicate(timeout=300)[0] for command in commands]
+    try:
+        outputs = [command.communicate(timeout=300)[0] for command in commands]
+    finally:
+        for command in commands:
+            command.kill()  # nothing, once each has finished; a hung one must not outlive the test
+            command.wait()
     assert [command.returncode for command in commands] == [0] * 4
     for n, output in enumerate(outputs):
         assert [label for label in (f"warm-{m}" for m in range(4)) if label in output] == [f"warm-{n}"], output
@@ -124,12 +136,17 @@ def test_a_killed_caller_stops_its_dbt_and_its_query(
         start_new_session=True,  # as Cosmos starts dbt; it stops it with killpg
     )  # fmt: skip
     sleeping = f"select count(*) from pg_stat_activity where query like '%{marker}%' and pid <> pg_backend_pid()"
-    deadline = time.monotonic() + 60
-    while postgres.query(sleeping)[0][0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert postgres.query(sleeping)[0][0] == 1, "the query never started"
-    os.killpg(caller.pid, signal.SIGTERM)
-    caller.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while postgres.query(sleeping)[0][0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert postgres.query(sleeping)[0][0] == 1, "the query never started"
+        os.killpg(caller.pid, signal.SIGTERM)
+        caller.wait(timeout=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(caller.pid, signal.SIGKILL)  # a no-op once the caller's group has gone
+        caller.wait()
     deadline = time.monotonic() + 20
     while postgres.query(sleeping)[0][0] and time.monotonic() < deadline:
         time.sleep(0.5)

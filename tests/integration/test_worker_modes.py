@@ -43,10 +43,12 @@ def test_watcher_mode_under_a_real_scheduler_builds_the_same_marts(
     with LocalAirflow(tmp_path / "airflow", env, postgres_server.database("airflow_watcher_test")) as airflow:
         result = airflow.run("jaffle_shop_watcher")
     producer_log = airflow.task_log("jaffle_shop_watcher", result.run_id, "dbt_producer_watcher")
-    assert result.state == "success", f"{result}\n{producer_log[-8000:]}"
+    assert result.state == "success", (
+        f"{result}\n{airflow.failure_report(result.dag_id, result.run_id)}\n--- producer\n{producer_log[-8000:]}"
+    )
     # A producer that needed a retry would show as skipped (Cosmos never runs the build twice):
     # its first attempt's log says why.
     assert result.tasks == dict.fromkeys([*JAFFLE_SHOP_WATCHER_TASKS, "dbt_producer_watcher"], "success"), (
-        f"{result.tasks}\n{producer_log[-8000:]}"
+        f"{result.tasks}\n{airflow.failure_report(result.dag_id, result.run_id)}\n--- producer\n{producer_log[-8000:]}"
     )
     assert actual_marts(postgres, "e2e_watcher") == expected_marts(scale=1)

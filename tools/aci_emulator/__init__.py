@@ -9,6 +9,7 @@ ACI operator uses, running each container group as a Docker container (see docs/
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import tempfile
 import threading
@@ -34,17 +35,23 @@ class AciEmulator:
         network: str = "host",
         host: str = "127.0.0.1",
     ) -> None:
+        # A folder it made is its own, removed by stop(); a folder it was given stays.
+        self._own_state_dir = state_dir is None
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="aci-emulator-"))
-        self.tls = make_tls_files(self.state_dir / "tls", HOSTS)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.tls.certificate, self.tls.private_key)
-        self.identities = Identities()
-        self.store = GroupStore(startup_delay, network)
-        self.server = EmulatorServer((host, port), self.store, self.identities, context)
-        self.host, self.port = host, self.server.server_address[1]
-        self.federated_token_file = self.state_dir / "federated-token"
-        self.federated_token_file.write_text(self.identities.federated_token)
         self._thread: threading.Thread | None = None
+        try:
+            self.tls = make_tls_files(self.state_dir / "tls", HOSTS)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls.certificate, self.tls.private_key)
+            self.identities = Identities()
+            self.store = GroupStore(startup_delay, network)
+            self.server = EmulatorServer((host, port), self.store, self.identities, context)
+            self.host, self.port = host, self.server.server_address[1]
+            self.federated_token_file = self.state_dir / "federated-token"
+            self.federated_token_file.write_text(self.identities.federated_token)
+        except BaseException:
+            self._remove_state_dir()
+            raise
 
     @property
     def url(self) -> str:
@@ -56,9 +63,21 @@ class AciEmulator:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.store.close()
+        """Stop serving, delete every container it still runs, and remove its own state folder."""
+        try:
+            if self._thread is not None:  # shutdown() waits for serve_forever, forever if it never ran
+                self.server.shutdown()
+                self._thread = None
+            self.server.server_close()
+        finally:
+            try:
+                self.store.close()
+            finally:
+                self._remove_state_dir()
+
+    def _remove_state_dir(self) -> None:
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> AciEmulator:
         return self.start()

@@ -317,6 +317,9 @@ class GroupStore:
             f"{LABEL}={self.instance}",
             "--label",
             f"aci-group={group.id}",
+            # Which process's emulator started it: the tests' leak check counts only its own session's.
+            "--label",
+            f"aci-emulator-owner={os.getpid()}",
         ]
         # Values travel in the docker client's environment (`-e NAME`), never on a command line.
         for variable in variables:

@@ -1,0 +1,109 @@
+"""The session's leak check (tests/leaks.py, run by tests/conftest.py) turns a run red, naming each
+thing left behind, and keeps a clean run green: a small pytest session with the repository's own
+conftest as a plugin, in a subprocess, with its own temp dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+from tests.leaks import SESSION_VARIABLE, container_is_ours
+
+LEAKY = """
+import os, subprocess, tempfile
+from pathlib import Path
+
+def test_that_leaks():
+    child = subprocess.Popen(["sleep", "300"])  # never stopped
+    Path(os.environ["PLANTED_PID_FILE"]).write_text(str(child.pid))
+    tempfile.mkdtemp(prefix="blueprint-planted-")  # never removed
+"""
+
+CLEAN = """
+import subprocess, tempfile, shutil
+
+def test_that_cleans_up():
+    child = subprocess.Popen(["sleep", "300"])
+    folder = tempfile.mkdtemp(prefix="blueprint-planted-")
+    try:
+        pass
+    finally:
+        child.kill()
+        child.wait()
+        shutil.rmtree(folder)
+"""
+
+
+def _session(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_inner.py").write_text(source)
+    (tmp_path / "tmp").mkdir()
+    env = {key: value for key, value in os.environ.items() if key != SESSION_VARIABLE}
+    env.update(
+        TMPDIR=str(tmp_path / "tmp"),  # the inner session's temp folders stay out of the real one
+        PYTHONPATH=str(REPO_ROOT),
+        PLANTED_PID_FILE=str(tmp_path / "planted.pid"),
+        LEAK_CHECK_GRACE_SECONDS="0.5",
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q"]
+    command += ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "base")]
+    return subprocess.run(
+        [*command, str(tmp_path / "test_inner.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_session_that_leaves_a_process_and_a_folder_fails_naming_both(tmp_path: Path) -> None:
+    try:
+        result = _session(tmp_path, LEAKY)
+    finally:
+        pid_file = tmp_path / "planted.pid"
+        planted = int(pid_file.read_text()) if pid_file.exists() else None
+        if planted is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(planted, signal.SIGKILL)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "1 passed, 1 error" in output, output
+    assert "left 2 thing(s) behind" in output, output
+    assert f"process {planted}: sleep 300" in output, output
+    (folder,) = (tmp_path / "tmp").glob("blueprint-planted-*")
+    assert f"temporary folder {folder}" in output, output
+    # the session's own home went, as it does in every run
+    assert list((tmp_path / "tmp").glob("blueprint-tests-*")) == []
+
+
+def test_a_session_that_cleans_up_passes(tmp_path: Path) -> None:
+    result = _session(tmp_path, CLEAN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == []
+
+
+def test_containers_count_only_when_they_are_this_sessions() -> None:
+    pid = 4242
+
+    def container(name: str, labels: dict[str, str] | None = None, port: int | None = None) -> dict:
+        env = [f"POSTGRES_PORT={port}"] if port else []
+        return {"Name": f"/{name}", "Config": {"Labels": labels or {}, "Env": env}}
+
+    ours = [
+        container("dbt-image-test-4242-1"),
+        container("web", {"com.docker.compose.project": "blueprint-test-4242"}),
+        container("aci-x-group-c", {"aci-emulator": "x", "aci-emulator-owner": "4242"}),
+        container("dbt-jaffle-shop-docker-orders-1a2b", port=5433),
+    ]
+    others = [
+        container("dbt-image-test-999-1"),
+        container("web", {"com.docker.compose.project": "blueprint-test-999"}),
+        container("aci-y-group-c", {"aci-emulator": "y", "aci-emulator-owner": "999"}),
+        container("dbt-jaffle-shop-docker-orders-1a2b", port=6000),
+        container("dbt-jaffle-shop-docker-orders-1a2b"),
+        container("someone-elses"),
+    ]
+    assert [container_is_ours(c, pid, {5433}) for c in ours] == [True] * len(ours)
+    assert [container_is_ours(c, pid, {5433}) for c in others] == [False] * len(others)
