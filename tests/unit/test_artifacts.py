@@ -248,3 +248,12 @@ def test_without_run_results_the_summary_says_so(tmp_path: Path, caplog: pytest.
         artifacts.KeepArtifacts(ArtifactSettings(location=str(tmp_path / "kept")))(str(tmp_path), context=_context())
     assert caplog.records[-1].getMessage() == "dbt summary: no run_results.json (dbt stopped before running any node)"
     assert not any((tmp_path / "kept").rglob("*.json"))
+
+
+def test_the_readme_s_object_storage_overlay_loads() -> None:
+    import yaml
+
+    overlay = yaml.safe_load((REPO_ROOT / "tests" / "fixtures" / "artifacts_overlay.yaml").read_text())
+    loaded = load_settings({"BLUEPRINT__ARTIFACTS": yaml.safe_dump(overlay["artifacts"])}).artifacts
+    assert (loaded.scheme, loaded.conn_id, loaded.retention_days) == ("abfs", "azure_dbt_artifacts", 14)
+    assert environment_problems(loaded) == []  # adlfs comes with the Azure provider the prod image installs
