@@ -36,7 +36,8 @@ from include.blueprint.artifact_settings import ArtifactSettings
 
 log = logging.getLogger(__name__)
 
-# name kept -> where dbt writes it in the project copy (dbt.log collects every command of the task)
+# name kept -> where dbt writes it in the project copy (dbt.log collects every command of the task;
+# manifest.json is the DAG's render-time one, which Cosmos copies there, until dbt writes its own)
 ARTIFACTS = {"run_results.json": "target/run_results.json", "manifest.json": "target/manifest.json",
              "dbt.log": "logs/dbt.log"}  # fmt: skip
 FAILED = ("error", "fail", "runtime error")
