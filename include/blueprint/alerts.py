@@ -19,17 +19,16 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
 from include.blueprint.alert_settings import AlertSettings, EmailAlert, WebhookAlert
+from include.blueprint.artifacts import FAILED, read_run_results
 
 ERROR_LINES = 5
 LINE_CHARS = 300
 FAILURES_KEY = "blueprint_dbt_failures"  # where the Cosmos callback leaves them in the task's context
-_FAILED = ("error", "fail", "runtime error")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -53,15 +52,12 @@ def first_lines(text: str) -> str:
 
 def remember_dbt_failures(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
     """Cosmos callback, run after each dbt command (failed ones too) in its temporary project copy."""
-    if context is None:
+    results = read_run_results(project_dir)
+    if context is None or results is None:  # no run_results (dbt stopped early): the exception will do
         return
-    try:
-        results = json.loads((Path(project_dir) / "target" / "run_results.json").read_text())["results"]
-        context[FAILURES_KEY] = [
-            (result["unique_id"], result.get("message") or "") for result in results if result["status"] in _FAILED
-        ]
-    except Exception:  # no run_results (dbt stopped early): the exception will do
-        return
+    context[FAILURES_KEY] = [
+        (result["unique_id"], result.get("message") or "") for result in results if result["status"] in FAILED
+    ]
 
 
 def _task_node(task: Any) -> str | None:
@@ -222,14 +218,9 @@ def attach(dag: Any, alerts: AlertSettings) -> None:
     """The alerts' notifiers on every task of `dag`, and the run_results reader on Cosmos's dbt tasks."""
     if not alerts.on_failure:
         return
+    from include.blueprint.cosmos_configs import add_dbt_callback, as_list
+
     notifiers = [DbtFailureNotifier(alert) for alert in alerts.on_failure]
     for task in dag.tasks:
-        task.on_failure_callback = [*_as_list(task.on_failure_callback), *notifiers]
-        if hasattr(task, "callback") and hasattr(task, "callback_args"):  # Cosmos's local-like operators
-            task.callback = [*_as_list(task.callback), remember_dbt_failures]
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+        task.on_failure_callback = [*as_list(task.on_failure_callback), *notifiers]
+    add_dbt_callback(dag, remember_dbt_failures)

@@ -150,3 +150,17 @@ def dag_arguments(spec: DagSpec, description: str) -> dict[str, Any]:
             "retry_delay": dt.timedelta(seconds=policy.retry_delay_seconds),
         },
     }
+
+
+def add_dbt_callback(dag: Any, callback: Any) -> None:
+    """`callback` after every dbt command of `dag`'s tasks that run dbt on this worker (Cosmos's
+    local-like operators), in the command's temporary project copy, failed commands too."""
+    for task in dag.tasks:
+        if hasattr(task, "callback") and hasattr(task, "callback_args"):
+            task.callback = [*as_list(task.callback), callback]
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

@@ -16,11 +16,12 @@ from collections import defaultdict
 from airflow.sdk import DAG
 
 from include.blueprint import assets
+from include.blueprint.artifact_settings import environment_problems
 from include.blueprint.dag_specs import DagSpec, dag_specs, raise_problems
 from include.blueprint.declarations import AssetSchedule
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.selection import selected_nodes
-from include.blueprint.settings import BlueprintConfigError, Settings, settings
+from include.blueprint.settings import BlueprintConfigError, Settings, problem_list, settings
 
 
 def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
@@ -34,6 +35,10 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     ours = [spec for spec in every_spec if spec.mode == mode]
     if not ours:
         return {}
+    # The workers keep the artifacts; the machine importing the DAGs is one of them (or like them).
+    machine_problems = environment_problems(config.artifacts)
+    if machine_problems:
+        raise BlueprintConfigError(problem_list("dbt run artifacts cannot be kept", machine_problems))
     dags: dict[str, DAG] = {}
     problems: list[str] = []
     built: dict[str, set[str]] = {}

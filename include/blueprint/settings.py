@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from include.blueprint.alert_settings import AlertSettings
+from include.blueprint.artifact_settings import ArtifactSettings, resolve_location
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
@@ -110,6 +111,8 @@ class Settings(_Section):
     gcp_cloud_run_job: GcpCloudRunJobSettings
     # The deployment's default; a DAG declaration's own `alerts` replaces it.
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    # Each dbt task's run_results.json, manifest.json and dbt.log, per DAG run and try.
+    artifacts: ArtifactSettings
 
     @field_validator("projects")
     @classmethod
@@ -220,8 +223,12 @@ def _resolve(values: dict[str, Any], keys: tuple[str, ...], repo_root: Path) -> 
     return resolved
 
 
-def _resolve_paths(raw: dict[str, Any], repo_root: Path) -> dict[str, Any]:
+def _resolve_paths(raw: dict[str, Any], repo_root: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     resolved = dict(raw)
+    artifacts = raw.get("artifacts") or {}
+    if isinstance(artifacts, dict):
+        location = resolve_location(artifacts.get("location"), environ, repo_root)
+        resolved["artifacts"] = {**artifacts, "location": location}
     for section, keys in _REPO_RELATIVE_PATHS.items():
         if isinstance(raw.get(section), dict):
             resolved[section] = _resolve(raw[section], keys, repo_root)
@@ -253,6 +260,15 @@ def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...
     return problems
 
 
+def _artifact_problems(settings: Settings, sources: Mapping[tuple[str, ...], str]) -> list[str]:
+    problems = []
+    for key, message in settings.artifacts.problems():
+        # A missing conn_id is the fault of the location that needs it: name where that was set.
+        cited = "location" if key == "conn_id" and settings.artifacts.conn_id is None else key
+        problems.append(f"artifacts.{key}: {message} [{_source_of(('artifacts', cited), sources)}]")
+    return problems
+
+
 def problem_list(title: str, problems: list[str]) -> str:
     """One error message: the title, how many problems, and one line each."""
     return f"{title} ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
@@ -274,10 +290,10 @@ def load_settings(environ: Mapping[str, str] | None = None, repo_root: Path = RE
         merged = deep_merge(merged, layer)
         sources.update(dict.fromkeys(leaf_paths(layer), source))
     try:
-        settings = Settings.model_validate(_resolve_paths(merged, repo_root))
+        settings = Settings.model_validate(_resolve_paths(merged, repo_root, environ))
     except ValidationError as error:
         _raise_problems(_describe(error, sources))
-    problems = _unmet_mode_requirements(settings, sources)
+    problems = _unmet_mode_requirements(settings, sources) + _artifact_problems(settings, sources)
     if problems:
         _raise_problems(problems)
     return settings
