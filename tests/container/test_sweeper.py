@@ -76,7 +76,7 @@ if step == "probe":
                               resources=ResourceRequirements(requests=ResourceRequests(cpu=0.1, memory_in_gb=0.1)))
         hook.create_or_update(plan["resource_group"], name, ContainerGroup(
             location="westeurope", os_type="Linux", restart_policy="Never", containers=[container], tags=tags))
-    print(json.dumps({"run_id": run_id}))
+    result = {"run_id": run_id}
 else:
     from include.blueprint.settings import load_settings
     from include.blueprint.sweeper import DAG_ID, sweeper_dags
@@ -90,7 +90,10 @@ else:
             rows = session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run.run_id, key="return_value")
             results = {row.task_id: XComModel.deserialize_value(row) for row in rows}
         sweeps.append({ti.task_id: [str(ti.state), results.get(ti.task_id)] for ti in run.get_task_instances()})
-    print(json.dumps(sweeps))
+    result = sweeps
+# A file, not stdout: the Azure SDK's and Airflow's log lines share stdout and interleave with it.
+with open(sys.argv[3], "w") as out:
+    json.dump(result, out)
 """
 
 
@@ -101,10 +104,13 @@ def aci(dbt_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ac
 
 
 def child(step: str, plan: dict, env: dict[str, str]) -> object:
-    result = subprocess.run([sys.executable, "-c", SCRIPT, step, json.dumps(plan)], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=180)  # fmt: skip
+    output = Path(env["AIRFLOW_HOME"]) / f"{step}.json"
+    result = subprocess.run([sys.executable, "-c", SCRIPT, step, json.dumps(plan), str(output)], env=env,
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)  # fmt: skip
+    if os.environ.get("SWEEPER_TEST_ECHO"):
+        print(result.stdout)
     assert result.returncode == 0, f"{step} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(output.read_text())
 
 
 def docker_run(name: str, image: str, labels: dict[str, str]) -> None:
