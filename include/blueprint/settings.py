@@ -96,6 +96,26 @@ class ExecutionSettings(_Section):
         return self.granularity.get(mode, "node")  # type: ignore[call-overload]
 
 
+class SweeperSettings(_Section):
+    """The maintenance DAG that deletes leftover dbt containers and ACI groups (sweeper.py)."""
+
+    enabled: bool
+    schedule: str = Field(min_length=1)
+    # A container this young is never deleted: its task may be starting, or its state not yet written.
+    grace_minutes: int = Field(ge=0, le=1440)
+    # The owner label every container gets; deployments sharing an engine or resource group differ.
+    deployment: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(schedule):
+            raise ValueError("not a cron expression or preset such as @hourly")
+        return schedule
+
+
 class Settings(_Section):
     dbt: DbtSettings
     warehouse: WarehouseSettings
@@ -109,6 +129,7 @@ class Settings(_Section):
     aws_ecs: AwsEcsSettings
     aws_eks: AwsEksSettings
     gcp_cloud_run_job: GcpCloudRunJobSettings
+    sweeper: SweeperSettings
     # The deployment's default; a DAG declaration's own `alerts` replaces it.
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     # Each dbt task's run_results.json, manifest.json and dbt.log, per DAG run and try.

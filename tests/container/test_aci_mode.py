@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from include.blueprint import ownership
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.integration.test_local_dags import run_dag_process
@@ -138,6 +139,8 @@ def test_aci_dag_builds_the_same_marts_and_leaves_nothing(
     assert {request["flow"] for request in aci.requests()} == {"managed_identity"}
 
     assert_password_only_as_secure_value(groups, postgres.password)
+    # Each group names its task instance, so the sweeper could tell whether it is left over.
+    assert {ownership.task_instance_of(group["received"]["tags"]).task_id for group in groups} == set(expected_tasks)
     if from_registry:
         (credential,) = groups[0]["received"]["properties"]["imageRegistryCredentials"]
         assert (credential["server"], credential["username"]) == (f"{REGISTRY}.azurecr.io", REGISTRY)

@@ -19,7 +19,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.execution_time.context import ConnectionAccessor
 
+from include.blueprint import ownership
 from include.blueprint.names import NAME_RULE
+from include.blueprint.sweeper import DAG_ID as SWEEPER_DAG_ID
 from tests.conftest import REPO_ROOT
 from tests.dags.expectations import problems_of
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_TASKS, JAFFLE_SHOP_WATCHER_TASKS
@@ -79,8 +81,11 @@ def test_every_mode_file_defines_the_dags_of_its_mode(all_modes: DagBag) -> None
     )
     expected = {spec.dag_id: spec for spec in specs}
     assert all_modes.import_errors == {}
-    assert set(all_modes.dag_ids) == set(expected)
-    assert all(Path(dag.fileloc).stem == f"dbt_{expected[dag.dag_id].mode}" for dag in all_modes.dags.values())
+    # docker and azure_container_instance are enabled, so the sweeper is there too.
+    assert set(all_modes.dag_ids) == {*expected, SWEEPER_DAG_ID}
+    assert Path(all_modes.dags[SWEEPER_DAG_ID].fileloc).stem == SWEEPER_DAG_ID
+    dbt_dags = [dag for dag in all_modes.dags.values() if dag.dag_id != SWEEPER_DAG_ID]
+    assert all(Path(dag.fileloc).stem == f"dbt_{expected[dag.dag_id].mode}" for dag in dbt_dags)
 
 
 def test_every_dag_follows_its_declaration_the_manifest_and_the_policy(all_modes: DagBag) -> None:
@@ -156,6 +161,20 @@ def test_aci_sends_the_password_as_a_secured_variable(all_modes: DagBag) -> None
     assert (task.cpu, task.memory_in_gb, task.remove_on_error, task.deferrable) == (1.0, 2.0, True, False)
     assert NAME_RULE.match(task.name)
     assert len(task.name) <= 63
+
+
+@pytest.mark.parametrize(("mode", "attribute", "name"), [("docker", "labels", "container_name"),
+                                                       ("azure_container_instance", "tags", "name")])  # fmt: skip
+def test_containers_carry_their_task_instance_for_the_sweeper(
+    all_modes: DagBag, mode: str, attribute: str, name: str
+) -> None:
+    task, _ = _render(all_modes, f"jaffle_shop_{mode}", "stg_customers.run", try_number=2)
+    labels = getattr(task, attribute)
+    key = ownership.TaskInstanceKey(f"jaffle_shop_{mode}", RUN_ID, "stg_customers.run", -1)
+    assert ownership.task_instance_of(labels) == key
+    assert (labels[ownership.OWNER], labels[ownership.TRY_NUMBER]) == ("default", "2")
+    assert ownership.created_at(labels) is not None
+    assert getattr(task, name).startswith("dbt-")  # the sweeper's other condition
 
 
 @pytest.mark.parametrize("mode", ["kubernetes", "aws_eks"])

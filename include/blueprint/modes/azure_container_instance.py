@@ -13,19 +13,23 @@ from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._aci_logs import follow_whole_log
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
+from include.blueprint.ownership import MarkOwnership
 
 DESCRIPTION = "one Azure Container Instances container group per dbt node"
 
 
 @dataclass(frozen=True)
 class PrepareContainerGroup:
-    """ACI's `pre_execute` hook: the secrets as secure values, and a log follower that loses no line
-    (the group is deleted when the task ends, so its log lives only in the Airflow task log)."""
+    """ACI's `pre_execute` hook: the secrets as secure values, the task instance as tags (for the
+    sweeper), and a log follower that loses no line (the group is deleted when the task ends, so
+    its log lives only in the Airflow task log)."""
 
     inject_secrets: InjectSecrets
+    mark_ownership: MarkOwnership
 
     def __call__(self, context: dict[str, Any]) -> None:
         self.inject_secrets(context)
+        self.mark_ownership(context)
         follow_whole_log(context["task"])
 
 
@@ -42,7 +46,10 @@ def operator_args(spec: DagSpec) -> dict[str, Any]:
         "env": plain_environment(spec),
         # Only the names travel in the DAG; the values are added at run time as secure values.
         "secured_variables": secret_variable_names(),
-        "pre_execute": PrepareContainerGroup(InjectSecrets(settings.warehouse.conn_id, "environment_variables")),
+        "pre_execute": PrepareContainerGroup(
+            InjectSecrets(settings.warehouse.conn_id, "environment_variables"),
+            MarkOwnership(settings.sweeper.deployment, "tags"),
+        ),
         "cpu": runtime.cpu,
         "memory_in_gb": runtime.memory_gb,
         "os_type": aci.os_type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cosmos.constants import ExecutionMode
@@ -10,8 +11,21 @@ from include.blueprint.container_env import InjectSecrets, plain_environment
 from include.blueprint.dag_specs import DagSpec
 from include.blueprint.modes._container import ContainerMode
 from include.blueprint.names import NAME_TEMPLATE
+from include.blueprint.ownership import MarkOwnership
 
 DESCRIPTION = "one container of the dbt runtime image per dbt node (Docker)"
+
+
+@dataclass(frozen=True)
+class PrepareContainer:
+    """Docker's `pre_execute` hook: the secrets, and the task instance as labels (for the sweeper)."""
+
+    inject_secrets: InjectSecrets
+    mark_ownership: MarkOwnership
+
+    def __call__(self, context: dict[str, Any]) -> None:
+        self.inject_secrets(context)
+        self.mark_ownership(context)
 
 
 def operator_args(spec: DagSpec) -> dict[str, Any]:
@@ -21,7 +35,10 @@ def operator_args(spec: DagSpec) -> dict[str, Any]:
         "image": spec.image,
         "env": plain_environment(spec),
         # DockerOperator keeps `private_environment` (never rendered, never logged) in this attribute.
-        "pre_execute": InjectSecrets(settings.warehouse.conn_id, "_private_environment"),
+        "pre_execute": PrepareContainer(
+            InjectSecrets(settings.warehouse.conn_id, "_private_environment"),
+            MarkOwnership(settings.sweeper.deployment, "labels"),
+        ),
         "container_name": NAME_TEMPLATE,
         "docker_conn_id": runtime.registry_conn_id,
         "docker_url": settings.docker.docker_url,
