@@ -50,7 +50,7 @@ compose() {
 wait_for_api() {
   local url="http://127.0.0.1:${STACK_AIRFLOW_PORT:-8080}/api/v2/monitor/health"
   for _ in $(seq 180); do
-    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$url" 2>/dev/null && return 0
     sleep 1
   done
   compose ps >&2 || true
