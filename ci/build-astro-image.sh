@@ -55,21 +55,28 @@ compile_pins() {
   done
 }
 
-# A throwaway wheel server on a free loopback port; prints its address.
+# A throwaway wheel server on loopback, stopped on exit; sets `index` to its address (not a
+# command substitution: the server's PID must reach this shell's cleanup). The address is a build argument, and
+# build arguments are part of Docker's cache key: the port is derived from the wheelhouse so that
+# an unchanged project is a cache hit, and a random one is taken only when that port is busy.
 serve_wheels() {
   local wheelhouse=$1 port_file=$work/port
   python3 - "$wheelhouse" >"$port_file" 2>/dev/null <<'PY' &
-import functools, http.server, sys
+import functools, hashlib, http.server, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
 handler.log_message = lambda *args: None
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+preferred = 20000 + int(hashlib.sha256(sys.argv[1].encode()).hexdigest(), 16) % 20000
+try:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", preferred), handler)
+except OSError:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 PY
   server_pid=$!
   for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
   [ -s "$port_file" ] || fail "the wheel server did not start"
-  echo "http://127.0.0.1:$(cat "$port_file")/"
+  index="http://127.0.0.1:$(cat "$port_file")/"
 }
 
 build_args=()
@@ -77,7 +84,8 @@ build_args=()
 if [ "$runtime" = "$standin" ]; then
   compile_pins
   wheelhouse=$(bash ci/wheelhouse.sh "$python_base" "$work/constraints.txt" dbt/requirements.lock.txt)
-  index=$(serve_wheels "$wheelhouse")
+  serve_wheels "$wheelhouse"
+  say "wheels served at $index"
   build_args+=(--build-arg "PIP_FIND_LINKS=$index" --build-arg PIP_NO_INDEX=1)
   mkdir "$work/standin"
   cp docker/astro-runtime/Dockerfile docker/astro-runtime/entrypoint.sh \
