@@ -1,7 +1,7 @@
 """`make manifest`: write each registered project's manifest.json and dbt docs (no database).
 
-The DAGs render from the manifest; the scheduler never runs dbt. The same dbt command writes the
-docs site Cosmos's plugin serves in the Airflow UI (include/blueprint/dbt_docs.py). Profiles read
+The DAGs render from the manifest; the scheduler never runs dbt. `dbt docs generate` then writes
+the docs site Cosmos's plugin serves in the Airflow UI (include/blueprint/dbt_docs.py). Profiles read
 the POSTGRES_* variables, which dbt only checks for presence here, so unset ones get inert
 placeholders.
 """
@@ -32,9 +32,10 @@ PARSE_PLACEHOLDERS = {
 }
 
 
-# `dbt docs generate` writes the same manifest.json as `dbt parse`, plus index.html and
-# catalog.json. An empty catalog (no column types or row counts) and no compiled SQL keep it off
-# the database: with either, dbt connects to the warehouse.
+# The docs site, index.html and catalog.json, next to the manifest it reads. An empty catalog (no
+# column types or row counts) and no compiled SQL keep dbt off the database: with either, it
+# connects to the warehouse. Without compiling it writes no manifest.json, so `dbt parse` still
+# does, and its partial parse state makes this second command cheaper.
 DOCS_GENERATE = ("docs", "generate", "--empty-catalog", "--no-compile")
 
 
@@ -59,8 +60,8 @@ def packages_installed(project_dir: Path) -> bool:
 
 def parse_project(project_dir: Path, dbt: Path | None = None, schema: str | None = None) -> Path:
     """`dbt deps` when the project's packages are not installed yet (hub and git packages need the
-    network here, at manifest time, never in an image build), then `dbt docs generate` without a
-    database (the manifest and the docs site); returns the manifest.
+    network here, at manifest time, never in an image build), then `dbt parse` and the docs site,
+    both without a database; returns the manifest.
     `schema` is the project's target schema (default: the folder's name, as `make adopt` names it)."""
     dbt = dbt or load_settings().dbt.executable
     schema = schema or project_dir.name
@@ -68,6 +69,7 @@ def parse_project(project_dir: Path, dbt: Path | None = None, schema: str | None
         _run_dbt(dbt, ("deps",), project_dir, schema)
         (project_dir / "dbt_packages").mkdir(exist_ok=True)
         (project_dir / "dbt_packages").touch()
+    _run_dbt(dbt, ("parse",), project_dir, schema)
     _run_dbt(dbt, DOCS_GENERATE, project_dir, schema)
     manifest = project_dir / "target" / "manifest.json"
     write_fingerprint(project_dir, manifest)
