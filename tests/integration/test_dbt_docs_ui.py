@@ -2,10 +2,8 @@
 
 The server is `python -m tools.ui` itself (what `make ui` runs: airflow standalone), on a free
 port against the session's PostgreSQL, so the variable it sets is the one under test. Chromium is
-driven with its own command line (`--dump-dom`, `--screenshot`), no browser-automation package.
-Airflow's Browse menu renders its entries only once clicked, which the command line cannot do:
-the menu's source (the plugin listing the UI reads) is checked over REST, and the page the UI
-routes that entry to is checked in the browser. Screenshots are kept under the folder printed.
+driven by tests/browser.py: its command line for pages, its DevTools pipe to click the Browse
+menu, which renders its entries only once opened. Screenshots are kept under the folder printed.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import DevToolsPage, render
 from tests.conftest import REPO_ROOT
 from tools.postgres import ConnectionSettings, free_port
 
@@ -31,13 +30,6 @@ ARTIFACTS = REPO_ROOT / ".local" / "test-artifacts" / "dbt-docs-ui"
 MENU_ENTRY = "dbt Docs (jaffle_shop)"
 DOCS = "/cosmos/jaffle_shop/dbt_docs_index.html"
 START_TIMEOUT = 90.0
-# Only the pages asked for: no updates, sync or first-run pages, whose requests would time out here.
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,900",
-    # Virtual time runs the SPA's fetches and rendering to completion before the DOM is read.
-    "--virtual-time-budget=10000",
-)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +86,15 @@ def ui(
 
 
 def _browse(chromium: str, profile: Path, url: str, screenshot: str) -> str:
-    """The DOM of `url` as rendered, and a screenshot of it in ARTIFACTS."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-    shot = ARTIFACTS / screenshot
-    subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=60, check=True)
-    assert shot.stat().st_size > 0
-    print(f"screenshot: {shot}")
-    return subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=60, check=True).stdout
+    dom = render(chromium, profile, url, ARTIFACTS / screenshot)
+    print(f"screenshot: {ARTIFACTS / screenshot}")
+    return dom
+
+
+# The Browse menu's entries, each [label, link], once the menu is open.
+MENU_ITEMS = """Array.from(document.querySelectorAll('[role=menuitem]')).map(
+    item => [item.textContent.trim(), (item.closest('a') || item.querySelector('a') || item).getAttribute('href')])"""
 
 
 def test_the_browse_menu_lists_the_docs_and_the_ui_shows_them(ui: str, chromium: str, tmp_path: Path) -> None:
@@ -110,8 +103,17 @@ def test_the_browse_menu_lists_the_docs_and_the_ui_shows_them(ui: str, chromium:
     assert {"name": MENU_ENTRY, "category": "Browse", "href": DOCS} in [
         {key: view[key] for key in ("name", "category", "href")} for view in views
     ]
-    home = _browse(chromium, tmp_path, f"{ui}/", "home.png")
-    assert 'aria-label="Browse"' in home
+    page = DevToolsPage(chromium, tmp_path / "devtools", f"{ui}/")
+    try:
+        page.wait_for("!!document.querySelector('button[aria-label=Browse]')")
+        page.evaluate("document.querySelector('button[aria-label=Browse]').click()")
+        items = page.wait_for(f"(items => items.some(i => i[0] === {json.dumps(MENU_ENTRY)}) && items)({MENU_ITEMS})")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(ARTIFACTS / "browse-menu.png")
+        print(f"screenshot: {ARTIFACTS / 'browse-menu.png'}")
+    finally:
+        page.close()
+    assert [MENU_ENTRY, DOCS] in items
     # The route the UI gives an external view without url_route: its name, lowercased, first space a dash.
     page = _browse(chromium, tmp_path, f"{ui}/plugin/dbt-docs%20(jaffle_shop)", "browse-dbt-docs.png")
     assert f'src="{DOCS}"' in page
