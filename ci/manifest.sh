@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `dbt parse` with no credentials, for every registered project: writes
-# dbt/<project>/target/manifest.json (what the DAGs render from) and copies it to the CI artifacts
-# as <artifacts>/<project>/manifest.json, with its SHA-256.
+# `dbt docs generate` with no credentials and no database, for every registered project: writes
+# dbt/<project>/target/manifest.json (what the DAGs render from) and the dbt docs site, and copies
+# them to the CI artifacts as <artifacts>/<project>/{manifest.json,index.html,catalog.json}, with
+# the manifest's SHA-256 (the docs folder is what [cosmos] dbt_docs_projects can point at).
 #   bash ci/manifest.sh        (CI_ARTIFACTS_DIR, default .local/ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ py=.venvs/airflow/bin/python
 [ -x "$py" ] || bash scripts/bootstrap.sh >&2
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-# No warehouse credentials reach dbt parse: tools.manifest fills inert placeholders instead.
+# No warehouse credentials reach dbt: tools.manifest fills inert placeholders instead.
 # It prints "<project>: wrote <path>" for each registered project.
 out=$(env -u POSTGRES_HOST -u POSTGRES_USER -u POSTGRES_PASSWORD -u POSTGRES_DATABASE "$py" -m tools.manifest --force)
 while read -r name _ manifest; do
@@ -18,6 +19,7 @@ while read -r name _ manifest; do
   [ -f "$manifest" ] || { echo "error: dbt parse of $name reported '$manifest', but wrote no manifest" >&2; exit 1; }
   mkdir -p "$artifacts/$name"
   cp "$manifest" "$artifacts/$name/manifest.json"
+  cp "$(dirname "$manifest")/index.html" "$(dirname "$manifest")/catalog.json" "$artifacts/$name/"
   "$py" - "$artifacts/$name/manifest.json" <<'PY'
 import hashlib
 import json

@@ -1,7 +1,9 @@
-"""`make manifest`: write each registered project's manifest.json with `dbt parse` (no database).
+"""`make manifest`: write each registered project's manifest.json and dbt docs (no database).
 
-The DAGs render from this file; the scheduler never runs dbt. Profiles read the POSTGRES_*
-variables, which dbt parse only checks for presence, so unset ones get inert placeholders here.
+The DAGs render from the manifest; the scheduler never runs dbt. `dbt docs generate` then writes
+the docs site Cosmos's plugin serves in the Airflow UI (include/blueprint/dbt_docs.py). Profiles read
+the POSTGRES_* variables, which dbt only checks for presence here, so unset ones get inert
+placeholders.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from include.blueprint.dbt_docs import docs_ready
 from include.blueprint.declarations import ProjectSettings
 from include.blueprint.manifest import PACKAGE_FILES, ManifestNotReady, require_fresh_manifest, write_fingerprint
 from include.blueprint.settings import BlueprintConfigError, Settings, load_settings
@@ -29,13 +32,21 @@ PARSE_PLACEHOLDERS = {
 }
 
 
-def _run_dbt(dbt: Path, verb: str, project_dir: Path, schema: str) -> None:
+# The docs site, index.html and catalog.json, next to the manifest it reads. An empty catalog (no
+# column types or row counts) and no compiled SQL keep dbt off the database: with either, it
+# connects to the warehouse. Without compiling it writes no manifest.json, so `dbt parse` still
+# does, and its partial parse state makes this second command cheaper.
+DOCS_GENERATE = ("docs", "generate", "--empty-catalog", "--no-compile")
+
+
+def _run_dbt(dbt: Path, verb: tuple[str, ...], project_dir: Path, schema: str) -> None:
     # The project's schema wins over an exported POSTGRES_SCHEMA: the manifest records it.
     env = {**PARSE_PLACEHOLDERS, **os.environ, "POSTGRES_SCHEMA": schema, **QUIET_DBT}
-    command = [str(dbt), verb, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    command = [str(dbt), *verb, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"`dbt {verb}` failed for {project_dir}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        shown = " ".join(verb)
+        raise RuntimeError(f"`dbt {shown}` failed for {project_dir}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
 def packages_installed(project_dir: Path) -> bool:
@@ -49,27 +60,30 @@ def packages_installed(project_dir: Path) -> bool:
 
 def parse_project(project_dir: Path, dbt: Path | None = None, schema: str | None = None) -> Path:
     """`dbt deps` when the project's packages are not installed yet (hub and git packages need the
-    network here, at manifest time, never in an image build), then `dbt parse`; returns the manifest.
+    network here, at manifest time, never in an image build), then `dbt parse` and the docs site,
+    both without a database; returns the manifest.
     `schema` is the project's target schema (default: the folder's name, as `make adopt` names it)."""
     dbt = dbt or load_settings().dbt.executable
     schema = schema or project_dir.name
     if not packages_installed(project_dir):
-        _run_dbt(dbt, "deps", project_dir, schema)
+        _run_dbt(dbt, ("deps",), project_dir, schema)
         (project_dir / "dbt_packages").mkdir(exist_ok=True)
         (project_dir / "dbt_packages").touch()
-    _run_dbt(dbt, "parse", project_dir, schema)
+    _run_dbt(dbt, ("parse",), project_dir, schema)
+    _run_dbt(dbt, DOCS_GENERATE, project_dir, schema)
     manifest = project_dir / "target" / "manifest.json"
     write_fingerprint(project_dir, manifest)
     return manifest
 
 
 def refresh(settings: Settings, project: ProjectSettings, force: bool = False) -> Path | None:
-    """Parse the project when its manifest is missing or stale (or `force`); None when fresh.
-    jaffle_shop's seeds are generated: a fresh clone has none yet, and refs to seeds need them."""
+    """Parse the project when its manifest is missing or stale, or its docs missing (or `force`);
+    None when fresh. jaffle_shop's seeds are generated: a fresh clone has none yet, and refs to
+    seeds need them."""
     seeds = project.project_dir / "seeds"
     if project.project_dir == JAFFLE_SHOP_DIR and not any(seeds.glob("*.csv")):
         generate(seeds)
-    if not force:
+    if not force and docs_ready(project.manifest_path.parent):
         try:
             require_fresh_manifest(project.project_dir, project.manifest_path)
             return None

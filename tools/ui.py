@@ -6,6 +6,9 @@ all_admins: no login on your own laptop). UI_HOST=0.0.0.0 (or another address) o
 network: then there is a login, an `admin` user whose password Airflow generates, and the
 all-admins shortcut is refused, since anyone who can reach the port could read the warehouse
 connection.
+
+Each enabled project's dbt docs (written by `make manifest` into its target/ folder) appear under
+Browse as "dbt Docs (<project>)", served by Cosmos's plugin from the variable set here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from include.blueprint.dbt_docs import VARIABLE as DOCS_VARIABLE
+from include.blueprint.dbt_docs import docs_projects_json
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env, migrate_metadata_db
@@ -58,6 +63,8 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     env.update(listen)
+    # airflow_env drops every AIRFLOW__ variable of the caller's shell, so this is the only value.
+    env[DOCS_VARIABLE] = docs_projects_json(config)
     url = f"http://{listen['AIRFLOW__API__HOST']}:{listen['AIRFLOW__API__PORT']}"
     login = (
         "no login (loopback only)"
