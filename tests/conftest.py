@@ -46,7 +46,7 @@ JAFFLE_PROJECT = REPO_ROOT / "dbt" / "jaffle_shop"
 SYNTHETIC_MODELS = 12  # the generated project adopted_fork adopts: three layers, kept small for CI
 
 
-WARM_DBT_SERVER = REPO_ROOT / "include" / "blueprint" / "warm_dbt" / "server.py"
+WARM_DBT_SERVER = "include/blueprint/warm_dbt/server.py"  # in this checkout or a fork of it
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,9 +58,10 @@ def _leave_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     timeout). Anything else still there fails the run, named."""
     before = leaks.take_snapshot()
     yield
+    own_paths = [str(tmp_path_factory.getbasetemp()), str(_TEST_HOME)]
     try:
-        leaks.stop_new_processes(before, WARM_DBT_SERVER)
-        left = leaks.wait_for_leaks(before, [str(tmp_path_factory.getbasetemp()), str(_TEST_HOME)])
+        leaks.stop_new_processes(before, WARM_DBT_SERVER, own_paths)
+        left = leaks.wait_for_leaks(before, own_paths)
     finally:
         shutil.rmtree(_TEST_HOME, ignore_errors=True)
     if left:

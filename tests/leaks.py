@@ -222,13 +222,14 @@ def wait_for_leaks(before: Snapshot, own_paths: list[str], grace: float = GRACE_
         time.sleep(0.5)
 
 
-def stop_new_processes(before: Snapshot, script: Path, timeout: float = 10) -> list[int]:
-    """Stop the processes running `script` that started after `before` (SIGTERM, then SIGKILL)."""
+def stop_new_processes(before: Snapshot, script: str, own_paths: list[str], timeout: float = 10) -> list[int]:
+    """Stop this session's new processes running a script whose path ends with `script` (SIGTERM,
+    then SIGKILL): the repository's copy or a fork's (tests/forks.py copies the repository)."""
+    session = os.environ.get(SESSION_VARIABLE, "")
     started = []
-    for process in psutil.process_iter():
-        key = _key(process)
+    for process in session_processes(before, session, own_paths):
         command, _ = _texts(process)
-        if key is not None and key not in before.processes and str(script) in command.split():
+        if any(argument.endswith(script) for argument in command.split()):
             with contextlib.suppress(psutil.Error):
                 process.terminate()
                 started.append(process)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
-from tests.leaks import SESSION_VARIABLE, container_is_ours
+from tests.leaks import SESSION_VARIABLE, container_is_ours, stop_new_processes, take_snapshot
 
 LEAKY = """
 import os, subprocess, tempfile
@@ -107,3 +107,25 @@ def test_containers_count_only_when_they_are_this_sessions() -> None:
     ]
     assert [container_is_ours(c, pid, {5433}) for c in ours] == [True] * len(ours)
     assert [container_is_ours(c, pid, {5433}) for c in others] == [False] * len(others)
+
+
+def test_the_session_stops_its_warm_dbt_servers_in_a_fork_too(tmp_path: Path) -> None:
+    """A DAG run in a fork of the repository starts the fork's copy of the warm dbt server; the
+    session stops it like its own (the server outlives its task by design)."""
+    before = take_snapshot()
+    server = tmp_path / "fork0" / "include" / "blueprint" / "warm_dbt" / "server.py"
+    server.parent.mkdir(parents=True)
+    server.write_text("import time\ntime.sleep(300)\n")
+    other = tmp_path / "other.py"
+    other.write_text("import time\ntime.sleep(300)\n")
+    fork_server = subprocess.Popen([sys.executable, str(server)], start_new_session=True)
+    unrelated = subprocess.Popen([sys.executable, str(other)], start_new_session=True)
+    try:
+        stopped = stop_new_processes(before, "include/blueprint/warm_dbt/server.py", [str(tmp_path)])
+        assert stopped == [fork_server.pid]
+        assert fork_server.wait(timeout=10) is not None
+        assert unrelated.poll() is None
+    finally:
+        for process in (fork_server, unrelated):
+            process.kill()
+            process.wait()
