@@ -19,7 +19,7 @@ ENV BLUEPRINT__DBT__EXECUTABLE=/usr/local/airflow/dbt_venv/bin/dbt \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false \
     PYTHONPATH=/usr/local/airflow
 
-# The DAGs render from dbt's manifest, never by running dbt in the scheduler: build it now.
-# `dbt parse` needs no database; the generated seed files are part of what it parses. Packages
+# The DAGs render from dbt's manifest, never by running dbt in the scheduler: build it now, with
+# the dbt docs the UI serves. `dbt parse` and `dbt docs generate --empty-catalog` need no database; the generated seed files are part of what it parses. Packages
 # come installed in dbt/<project>/dbt_packages (the build has no network for `dbt deps`).
 RUN python -m tools.manifest

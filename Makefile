@@ -16,7 +16,7 @@ venvs: ## Create .venvs/airflow and .venvs/dbt from the locks (reused while the 
 data: venvs ## Generate jaffle_shop's raw data as dbt seeds (SCALE=1 small default; SCALE=100 is 100x)
 	@$(AIRFLOW_PY) -m tools.generate_data --scale $(SCALE) --out dbt/jaffle_shop/seeds
 
-manifest: venvs ## dbt deps + dbt parse of every registered project -> dbt/<name>/target/manifest.json (no database)
+manifest: venvs ## dbt deps + dbt parse + offline dbt docs of every registered project -> dbt/<name>/target/ (no database)
 	@$(AIRFLOW_PY) -m tools.manifest
 
 adopt: venvs ## Bring your dbt project in: PROJECT=path/to/dbt_project [NAME=name] -> dbt/<name>, registered, parsed
