@@ -1,5 +1,6 @@
 """The provider packages the deploy image must install: those of every mode a deployable overlay
-enables (config/base.yaml and each config/<env>.yaml but the test-only ones).
+enables (config/base.yaml and each config/<env>.yaml but the test-only ones), and the OpenLineage
+provider where one enables lineage.
 
     python -m tools.deploy_requirements            # one package name per line (scripts/lock.sh)
     python -m tools.deploy_requirements --check prod requirements.txt
@@ -17,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+from include.blueprint.lineage_settings import PROVIDER as LINEAGE_PROVIDER
 from include.blueprint.runtime import MODE_PROVIDERS
 from include.blueprint.settings import CONFIG_DIR, load_settings
 
@@ -29,13 +31,17 @@ def deployable_environments(config_dir: Path = CONFIG_DIR) -> list[str]:
     return ["", *(name for name in overlays if name not in TEST_ONLY_OVERLAYS)]
 
 
-def providers_of(environment: str) -> dict[str, str]:
-    """package -> the first enabled mode that needs it, for one overlay ('' is base alone)."""
+def providers_of(environment: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """package -> why it is needed (the first enabled mode needing it, or lineage), for one overlay
+    ('' is base alone)."""
     environ = {"BLUEPRINT_ENV": environment} if environment else {}
+    settings = load_settings({**environ, **(overrides or {})})
     needed: dict[str, str] = {}
-    for mode in load_settings(environ).execution.enabled_modes:
+    for mode in settings.execution.enabled_modes:
         for package in MODE_PROVIDERS.get(mode, ()):
-            needed.setdefault(package, mode)
+            needed.setdefault(package, f"mode {mode} is enabled")
+    if settings.lineage.enabled:
+        needed.setdefault(LINEAGE_PROVIDER, "lineage is enabled")
     return needed
 
 
@@ -48,9 +54,9 @@ def missing_lines(environment: str, requirements: Path) -> list[str]:
     have = installed(requirements)
     where = f"config/{environment}.yaml" if environment else "config/base.yaml"
     return [
-        f"mode {mode} is enabled ({where}) but {requirements.name} installs no {package}: run `make lock` "
-        "(requirements.txt follows the modes the overlays enable) and commit it"
-        for package, mode in providers_of(environment).items()
+        f"{reason} ({where}) but {requirements.name} installs no {package}: run `make lock` "
+        "(requirements.txt follows the modes and lineage the overlays enable) and commit it"
+        for package, reason in providers_of(environment).items()
         if package not in have
     ]
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from include.blueprint.lineage import airflow_config as lineage_config
 from include.blueprint.settings import Settings
 from tools.postgres import ConnectionSettings
 
@@ -43,6 +44,8 @@ def airflow_env(airflow_home: Path, settings: Settings, database: ConnectionSett
     }
     env.update(QUIET_DBT)
     env.update(connection_env(settings, database))
+    # Airflow's OpenLineage provider reads its transport from Airflow's config (include/blueprint/lineage.py).
+    env.update(lineage_config(settings.lineage))
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),

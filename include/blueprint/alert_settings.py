@@ -7,20 +7,28 @@ such as prod.yaml may set one); a DAG declaration's own `alerts` replaces it for
     - kind: slack            # webhook (JSON POST), slack, teams or email
       conn_id: slack_alerts  # the Airflow connection holding the webhook URL (or the SMTP server)
 
+`alerts.late_after` (e.g. 45m, 2h, 1h30m) also sends those receivers a lateness message when a run
+is not done that long after it was queued (lateness.py, through Airflow's deadline alerts).
+
 A webhook URL is a credential (whoever has it can post to the channel), so it is never written
 here: it lives in the connection's password (or host), like any other secret of a deployment.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from include.blueprint.runtime import Section as _Section
 
 KINDS = ("webhook", "slack", "teams", "email")
 _URL_SCHEMES = ("http://", "https://")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_HINT = "write a duration such as 90s, 45m, 2h or 1h30m"
+LONGEST_LATENESS = dt.timedelta(days=7)
 
 
 class WebhookAlert(_Section):
@@ -81,6 +89,28 @@ Notifier = Annotated[
 ]
 
 
+def _duration(value: Any) -> Any:
+    """45m, 2h, 1h30m, 90s or 1d: the lateness threshold, refused in one line with the fix."""
+    if value is None or isinstance(value, dt.timedelta):
+        return value
+    found = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+    if not found or not any(found.groups()):
+        raise ValueError(f"{value!r} is not a duration; {_DURATION_HINT}")
+    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    duration = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not dt.timedelta(0) < duration <= LONGEST_LATENESS:
+        raise ValueError(f"{value!r} is out of range; {_DURATION_HINT}, at most 7d")
+    return duration
+
+
 class AlertSettings(_Section):
     # Notified once per task that fails for good (after its retries); none by default.
     on_failure: list[Notifier] = Field(default_factory=list)
+    # The same receivers are told when a run is not done this long after it was queued; null: never.
+    late_after: Annotated[dt.timedelta | None, BeforeValidator(_duration)] = None
+
+    @model_validator(mode="after")
+    def _late_needs_receivers(self) -> AlertSettings:
+        if self.late_after is not None and not self.on_failure:
+            raise ValueError("late_after needs receivers: list them under on_failure, or remove late_after")
+        return self

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from airflow.sdk import DAG
 
-from include.blueprint import assets
+from include.blueprint import assets, lineage
 from include.blueprint.artifact_settings import environment_problems
 from include.blueprint.dag_specs import DagSpec, dag_specs, raise_problems
 from include.blueprint.declarations import AssetSchedule
@@ -39,6 +39,9 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     machine_problems = environment_problems(config.artifacts)
     if machine_problems:
         raise BlueprintConfigError(problem_list("dbt run artifacts cannot be kept", machine_problems))
+    lineage_problems = lineage.environment_problems(config.lineage)
+    if lineage_problems:
+        raise BlueprintConfigError(problem_list("dbt lineage cannot be emitted", lineage_problems))
     dags: dict[str, DAG] = {}
     problems: list[str] = []
     built: dict[str, set[str]] = {}

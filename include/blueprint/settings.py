@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator
 from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.artifact_settings import ArtifactSettings, resolve_location
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
+from include.blueprint.lineage_settings import LineageSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
     ALL_GRANULARITIES,
@@ -134,6 +135,8 @@ class Settings(_Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     # Each dbt task's run_results.json, manifest.json and dbt.log, per DAG run and try.
     artifacts: ArtifactSettings
+    # OpenLineage events of the dbt tasks (off by default).
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
 
     @field_validator("projects")
     @classmethod
@@ -205,8 +208,8 @@ def _source_of(location: tuple[str, ...], sources: Mapping[tuple[str, ...], str]
     return f"not set anywhere; add it to {CONFIG_DIR / 'base.yaml'}"
 
 
-# "alerts": a webhook URL written there by mistake carries its token.
-_SECRET_HINTS = ("password", "secret", "token", "environment", "alerts")
+# "alerts", "lineage": a webhook or receiver URL written there by mistake carries its token.
+_SECRET_HINTS = ("password", "secret", "token", "environment", "alerts", "lineage")
 
 
 def _may_hold_a_secret(location: tuple[str, ...]) -> bool:
@@ -290,6 +293,13 @@ def _artifact_problems(settings: Settings, sources: Mapping[tuple[str, ...], str
     return problems
 
 
+def _lineage_problems(settings: Settings, sources: Mapping[tuple[str, ...], str]) -> list[str]:
+    return [
+        f"lineage.{key}: {message} [{_source_of(('lineage', key), sources)}]"
+        for key, message in settings.lineage.problems()
+    ]
+
+
 def problem_list(title: str, problems: list[str]) -> str:
     """One error message: the title, how many problems, and one line each."""
     return f"{title} ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
@@ -315,6 +325,7 @@ def load_settings(environ: Mapping[str, str] | None = None, repo_root: Path = RE
     except ValidationError as error:
         _raise_problems(_describe(error, sources))
     problems = _unmet_mode_requirements(settings, sources) + _artifact_problems(settings, sources)
+    problems += _lineage_problems(settings, sources)
     if problems:
         _raise_problems(problems)
     return settings

@@ -12,8 +12,14 @@ REQUIREMENTS = REPO_ROOT / "requirements.txt"
 
 
 def test_the_prod_overlay_needs_the_azure_provider_for_its_aci_mode() -> None:
-    assert providers_of("prod") == {"apache-airflow-providers-microsoft-azure": "azure_container_instance"}
-    assert providers_of("") == {}  # base enables local only
+    assert providers_of("prod") == {"apache-airflow-providers-microsoft-azure": "mode azure_container_instance is enabled"}
+    assert providers_of("") == {}  # base enables local only, and no lineage
+
+
+def test_an_overlay_enabling_lineage_needs_the_openlineage_provider() -> None:
+    lineage_on = {"BLUEPRINT__LINEAGE__ENABLED": "true", "BLUEPRINT__LINEAGE__URL": "http://marquez:5000"}
+    assert providers_of("", lineage_on) == {"apache-airflow-providers-openlineage": "lineage is enabled"}
+    assert "apache-airflow-providers-openlineage" not in REQUIREMENTS.read_text()  # no overlay enables it
 
 
 def test_the_test_only_overlay_is_not_deployed() -> None:

@@ -53,7 +53,7 @@ def mode_module(mode: str) -> ModuleType:
 def build_dag(spec: DagSpec) -> DAG:
     """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
     for the whole project, as the spec's granularity says."""
-    from include.blueprint import alerts, artifacts, assets, freshness, selection
+    from include.blueprint import alerts, artifacts, assets, freshness, lateness, selection
 
     module = mode_module(spec.mode)
     if spec.granularity in ("layer", "project"):
@@ -66,6 +66,7 @@ def build_dag(spec: DagSpec) -> DAG:
     if spec.declaration.source_freshness:
         freshness.add_freshness_task(dag, spec)
     alerts.attach(dag, spec.alerts)
+    lateness.attach(dag, spec.alerts)
     # After the alerts' callback: the summary is the last thing a dbt task logs.
     artifacts.attach(dag, spec.settings.artifacts)
     return dag
