@@ -30,7 +30,10 @@ def run_dag_process(dag_id: str, env: dict[str, str]) -> tuple[dict[str, object]
         [sys.executable, "-m", "tools.run_dag", dag_id],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    return json.loads(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr
+    # The summary is the last line run_dag prints; a listener (OpenLineage's) may still log after it.
+    summary = next((line for line in reversed(result.stdout.splitlines()) if line.startswith('{"dag_id"')), None)
+    assert summary is not None, (result.stdout + result.stderr)[-3000:]
+    return json.loads(summary), result.stdout + result.stderr
 
 
 def _run_dag(dag_id: str, env: dict[str, str]) -> dict[str, object]:
