@@ -73,3 +73,54 @@ def test_an_enabled_container_mode_without_its_provider_fails_only_its_own_files
     assert failing == ["dbt_docker.py"]
     # The sweeper imports the provider only when its task runs, so its file still parses.
     assert parsed["dags"] == sorted([*_declared({"BLUEPRINT__EXECUTION__ENABLED_MODES": "[local]"}), SWEEPER_DAG_ID])
+
+
+# As if the OpenLineage provider were not installed: its modules fail to import and its
+# distribution (so its provider entry and plugin) is not found.
+PARSE_WITHOUT_OPENLINEAGE = f"""
+import importlib.abc, importlib.metadata, json, logging, sys
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("airflow.providers.openlineage"):
+            raise ImportError(f"{{name}} is not installed on this deployment")
+sys.meta_path.insert(0, Blocker())
+HIDDEN = "apache-airflow-providers-openlineage"
+def hide(module):  # the standard library's importlib.metadata and its backport, which Airflow uses
+    every, one = module.distributions, module.distribution
+    def distributions(**kwargs):
+        return [d for d in every(**kwargs) if d.metadata["Name"] != HIDDEN]
+    def distribution(name):
+        if name == HIDDEN:
+            raise module.PackageNotFoundError(name)
+        return one(name)
+    module.distributions, module.distribution = distributions, distribution
+hide(importlib.metadata)
+try:
+    import importlib_metadata
+    hide(importlib_metadata)
+except ImportError:
+    pass
+class Warnings(logging.Handler):
+    lines = []
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            Warnings.lines.append(record.getMessage())
+logging.getLogger().addHandler(Warnings())
+import airflow
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(REPO_ROOT / "dags")!r})
+print(json.dumps({{"dags": sorted(bag.dag_ids), "errors": bag.import_errors, "warnings": Warnings.lines}}))
+"""
+
+
+def test_without_the_openlineage_provider_the_dags_parse_with_no_lineage_warning(jaffle_project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_WITHOUT_OPENLINEAGE],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert parsed["dags"] == _declared({})
+    lineage_noise = [line for line in parsed["warnings"] if "lineage" in line.lower()]
+    assert lineage_noise == [], lineage_noise
