@@ -29,6 +29,8 @@ from include.blueprint.lineage_settings import PROVIDER, LineageSettings
 
 _NOISE = {
     "cosmos.operators.local": "To enable emitting Openlineage events",
+    # Airflow's core configuration parser and the Task SDK's copy of it.
+    "airflow._shared.configuration.parser": "section/key [openlineage/",
     "airflow.sdk._shared.configuration.parser": "section/key [openlineage/",
 }
 
@@ -109,7 +111,7 @@ class _DropLine(logging.Filter):
         self.start = start
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.start)
+        return not record.getMessage().startswith(self.start)
 
 
 def quiet() -> None:

@@ -105,8 +105,8 @@ class Warnings(logging.Handler):
     def emit(self, record):
         if record.levelno >= logging.WARNING:
             Warnings.lines.append(record.getMessage())
+import airflow  # configures logging: the handler goes on after it
 logging.getLogger().addHandler(Warnings())
-import airflow
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={str(REPO_ROOT / "dags")!r})
 print(json.dumps({{"dags": sorted(bag.dag_ids), "errors": bag.import_errors, "warnings": Warnings.lines}}))
