@@ -69,7 +69,9 @@ def webhook_payload(message: LateMessage) -> dict[str, Any]:
 
 
 def slack_payload(message: LateMessage) -> dict[str, Any]:
-    details = f"*DAG* `{message.dag_id}`  *run* `{message.run_id}`  *state* `{message.state}`\n*queued* {message.queued_at}"
+    details = (
+        f"*DAG* `{message.dag_id}`  *run* `{message.run_id}`  *state* `{message.state}`\n*queued* {message.queued_at}"
+    )
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": details}},

@@ -81,7 +81,9 @@ def environment_problems(lineage: LineageSettings) -> list[str]:
     from airflow.configuration import conf
 
     expected = {name: value for name, value in airflow_config(lineage).items() if not name.endswith("__DISABLED")}
-    wrong = [name for name, value in expected.items() if not _same(conf.get("openlineage", _key(name), fallback=""), value)]
+    wrong = [
+        name for name, value in expected.items() if not _same(conf.get("openlineage", _key(name), fallback=""), value)
+    ]
     if conf.getboolean("openlineage", "disabled", fallback=False):
         wrong.insert(0, "AIRFLOW__OPENLINEAGE__DISABLED")
     if wrong:

@@ -42,7 +42,9 @@ class LineageSettings(_Section):
         if (self.url is None) == (self.conn_id is None):
             return [("url", "set either url (an HTTP receiver) or conn_id (a connection holding the config), not both")]
         if self.conn_id is not None:
-            return [("api_key_conn_id", "only with url; put the auth in conn_id's config")] if self.api_key_conn_id else []
+            return (
+                [("api_key_conn_id", "only with url; put the auth in conn_id's config")] if self.api_key_conn_id else []
+            )
         parts = urlsplit(self.url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return [("url", "not an http(s) URL; e.g. http://marquez:5000 (events go to <url>/<endpoint>)")]

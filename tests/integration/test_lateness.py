@@ -7,14 +7,16 @@ the fast run's deadline was dropped when it finished."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from include.blueprint.settings import load_settings
-from tests.integration.test_alerts import TOKEN, Receiver, _connection, receiver  # noqa: F401  # the fixture
+from tests.integration.test_alerts import TOKEN, Receiver, _connection
 from tools.airflow_services import LocalAirflow
 from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings, LocalPostgres
@@ -24,6 +26,16 @@ DAG_ID = "jaffle_shop_lateness"
 SCHEMA = "e2e_lateness"
 LATE_AFTER = "90s"  # far above a one-seed run, far below the test's patience
 PATIENCE_SECONDS = 600
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def _env(airflow_home: Path, postgres: ConnectionSettings, receiver: Receiver) -> dict[str, str]:
@@ -85,5 +97,6 @@ def test_a_run_held_back_past_late_after_is_reported_and_a_fast_one_is_not(
         "state": "running",
         "run_url": f"http://localhost:8080/dags/{DAG_ID}/runs/{slow_run_id}",
     }
-    assert message["queued_at"] and message["deadline"], message
+    assert message["queued_at"], message
+    assert message["deadline"], message
     assert fast.run_id != slow_run_id

@@ -12,7 +12,9 @@ REQUIREMENTS = REPO_ROOT / "requirements.txt"
 
 
 def test_the_prod_overlay_needs_the_azure_provider_for_its_aci_mode() -> None:
-    assert providers_of("prod") == {"apache-airflow-providers-microsoft-azure": "mode azure_container_instance is enabled"}
+    assert providers_of("prod") == {
+        "apache-airflow-providers-microsoft-azure": "mode azure_container_instance is enabled"
+    }
     assert providers_of("") == {}  # base enables local only, and no lineage
 
 
