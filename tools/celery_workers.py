@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 WARM_DBT_SERVER = "warm_dbt/server.py"
+SOCKET_PATH_LIMIT = 107  # bytes of a unix socket path on Linux (108 with the terminating NUL)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class CeleryWorkers:
 
     def env(self, base: dict[str, str], home: Path, name: str) -> dict[str, str]:
         tmpdir = self.tmpdir(home, name)
+        # The warm dbt socket, <TMPDIR>/warm-dbt-<uid>/<20 hex>.sock, must fit a unix socket path;
+        # longer, each dbt command would quietly start cold.
+        if len(f"{tmpdir}/warm-dbt-{os.getuid()}/{'0' * 20}.sock".encode()) > SOCKET_PATH_LIMIT:
+            raise ValueError(f"{home} is too deep for the workers' warm dbt sockets: use a shorter Airflow home")
         tmpdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return {**base, "TMPDIR": str(tmpdir)}
 
@@ -113,3 +118,18 @@ def stop_warm_dbt(tmpdir: Path, timeout: float = 15) -> None:
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
+
+
+def project_per_dag(project_dir: Path, granularities: tuple[str, ...], prefix: str = "celery") -> dict[str, str]:
+    """Settings registering `project_dir` once per granularity, as project <prefix>_<granularity>
+    with one DAG (<prefix>_<granularity>_local) building into a schema of the same name; the
+    blueprint's own jaffle_shop DAGs are hidden. DAGs of one project share its target schema and
+    would race on its relations when they run at once; these never do."""
+    env = {"BLUEPRINT__PROJECTS__JAFFLE_SHOP__ENABLED": "false"}
+    for granularity in granularities:
+        name = f"{prefix}_{granularity}"
+        env[f"BLUEPRINT__PROJECTS__{name.upper()}"] = (
+            f"{{project_dir: '{project_dir}', profile: jaffle_shop, target_schema: {name},"
+            f" dags: [{{id: '{{project}}_{{mode}}', granularity: {granularity}}}]}}"
+        )
+    return env

@@ -23,7 +23,7 @@ import pytest
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
 from tools.airflow_services import LocalAirflow, RunResult
-from tools.celery_workers import CeleryWorkers, warm_dbt_processes
+from tools.celery_workers import CeleryWorkers, project_per_dag, warm_dbt_processes
 from tools.local_env import airflow_env
 from tools.manifest import parse_project
 from tools.postgres import ConnectionSettings, LocalPostgres
@@ -35,13 +35,6 @@ GRANULARITIES = ("node", "model", "layer", "project")  # project: the single-tas
 HEARTBEAT_TIMEOUT = 30  # seconds; Airflow's default is 300 (README: "Several workers (Celery)")
 PROBE_SCHEMA = "celery_probe_control"  # how long the lost-worker probe model sleeps
 CLONED = re.compile(r"Cloning project to writable temp directory (\S+)")
-
-
-def _project(name: str, project_dir: Path, granularity: str) -> str:
-    return (
-        f"{{project_dir: '{project_dir}', profile: jaffle_shop, target_schema: {name},"
-        f" dags: [{{id: '{{project}}_{{mode}}', granularity: {granularity}}}]}}"
-    )
 
 
 def _with_probe(jaffle_project: Path, copy: Path) -> Path:
@@ -71,9 +64,8 @@ def celery(
         postgres.query(f"create table if not exists {PROBE_SCHEMA}.sleep (seconds int)")
         env = airflow_env(root / "airflow", load_settings(), postgres)
         env.update({
-            "BLUEPRINT__PROJECTS__JAFFLE_SHOP__ENABLED": "false",
-            **{f"BLUEPRINT__PROJECTS__CELERY_{g.upper()}": _project(f"celery_{g}", jaffle_project, g) for g in GRANULARITIES},
-            "BLUEPRINT__PROJECTS__CELERY_LOST": _project("celery_lost", probe, "project"),
+            **project_per_dag(jaffle_project, GRANULARITIES),
+            **project_per_dag(probe, ("project",), prefix="lost"),
             "BLUEPRINT__DAGS__SCHEDULE": "null",
             "BLUEPRINT__DAGS__RETRIES": "1",
             "BLUEPRINT__DAGS__RETRY_DELAY_SECONDS": "1",
@@ -166,7 +158,7 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
 ) -> None:
     postgres.query(f"delete from {PROBE_SCHEMA}.sleep")
     postgres.query(f"insert into {PROBE_SCHEMA}.sleep values (300)")
-    dag_id, task_id = "celery_lost_local", "dbt_build"
+    dag_id, task_id = "lost_project_local", "dbt_build"
     celery.wait_for_dag(dag_id)
     run_id = celery.trigger(dag_id)
     _wait_for(lambda: _probe_queries(postgres), 180, lambda: f"the probe never ran\n{celery.failure_report(dag_id, run_id)}")
@@ -193,7 +185,7 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
     )
     assert tries == [(2,)], f"expected the task's second try to succeed, got {tries}\n{_report(celery, run)}"
     scheduler_log = (celery.service_logs / "scheduler.log").read_text(errors="replace")
-    assert "heartbeat" in scheduler_log.lower() and dag_id in scheduler_log, "the scheduler did not report the lost task"
+    assert "Detected a task instance without a heartbeat" in scheduler_log, "the scheduler did not report the lost task"
     clones = CLONED.findall(celery.task_log(dag_id, run_id, task_id))
     assert [_worker_of(celery, clone) for clone in clones] == [lost, survivor], celery.task_log(dag_id, run_id, task_id)[-5000:]
-    assert actual_marts(postgres, "celery_lost") == expected_marts(scale=1)
+    assert actual_marts(postgres, "lost_project") == expected_marts(scale=1)
