@@ -159,7 +159,9 @@ class LocalAirflow:
             log = self.service_logs / f"{CeleryWorkers.service(name)}.log"
             while not (log.exists() and re.search(rf"\b{name}@\S+ ready\.", log.read_text(errors="replace"))):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"Celery worker {name} was not ready within {timeout:.0f} s\n{self.service_log_tails()}")
+                    raise RuntimeError(
+                        f"Celery worker {name} was not ready within {timeout:.0f} s\n{self.service_log_tails()}"
+                    )
                 time.sleep(1)
 
     def _wait_until_healthy(self, timeout: float) -> None:

@@ -131,16 +131,23 @@ def test_four_dags_at_once_on_two_workers(celery: LocalAirflow, postgres: Connec
     assert len(set(clones.values())) == len(clones), f"tasks shared a dbt project folder: {clones}"
 
     # Both workers ran tasks, each with its own warm dbt server.
-    by_worker = {name: sorted(task for task, clone in clones.items() if _worker_of(celery, clone) == name) for name in WORKERS}
+    by_worker = {
+        name: sorted(task for task, clone in clones.items() if _worker_of(celery, clone) == name) for name in WORKERS
+    }
     assert all(by_worker.values()), f"tasks did not spread over both workers: {by_worker}"
     for name in WORKERS:
-        servers = [p for p in warm_dbt_processes(CeleryWorkers.tmpdir(celery.home, name)) if "server.py" in " ".join(p.cmdline())]
+        servers = [
+            p
+            for p in warm_dbt_processes(CeleryWorkers.tmpdir(celery.home, name))
+            if "server.py" in " ".join(p.cmdline())
+        ]
         assert len(servers) == 1, f"{name} should have its own warm dbt server, found {len(servers)}"
 
 
 def _probe_queries(postgres: ConnectionSettings) -> list[tuple]:
     return postgres.query(
-        "select pid from pg_stat_activity where query like %s and pid <> pg_backend_pid()", "%lost_worker_probe%pg_sleep%"
+        "select pid from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
+        "%lost_worker_probe%pg_sleep%",
     )
 
 
@@ -161,7 +168,9 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
     dag_id, task_id = "lost_project_local", "dbt_build"
     celery.wait_for_dag(dag_id)
     run_id = celery.trigger(dag_id)
-    _wait_for(lambda: _probe_queries(postgres), 180, lambda: f"the probe never ran\n{celery.failure_report(dag_id, run_id)}")
+    _wait_for(
+        lambda: _probe_queries(postgres), 180, lambda: f"the probe never ran\n{celery.failure_report(dag_id, run_id)}"
+    )
 
     # The worker whose warm dbt runs the command is lost, as a machine would be.
     busy = [name for name in WORKERS if len(warm_dbt_processes(CeleryWorkers.tmpdir(celery.home, name))) > 1]
@@ -181,11 +190,16 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
     run = celery.wait(dag_id, run_id, timeout=300)
     assert run.state == "success", _report(celery, run)
     tries = celery.metadata.query(
-        "select try_number from task_instance where dag_id = %s and run_id = %s and task_id = %s", dag_id, run_id, task_id
+        "select try_number from task_instance where dag_id = %s and run_id = %s and task_id = %s",
+        dag_id,
+        run_id,
+        task_id,
     )
     assert tries == [(2,)], f"expected the task's second try to succeed, got {tries}\n{_report(celery, run)}"
     scheduler_log = (celery.service_logs / "scheduler.log").read_text(errors="replace")
     assert "Detected a task instance without a heartbeat" in scheduler_log, "the scheduler did not report the lost task"
     clones = CLONED.findall(celery.task_log(dag_id, run_id, task_id))
-    assert [_worker_of(celery, clone) for clone in clones] == [lost, survivor], celery.task_log(dag_id, run_id, task_id)[-5000:]
+    assert [_worker_of(celery, clone) for clone in clones] == [lost, survivor], celery.task_log(
+        dag_id, run_id, task_id
+    )[-5000:]
     assert actual_marts(postgres, "lost_project") == expected_marts(scale=1)
