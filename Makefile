@@ -5,7 +5,7 @@ AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
 
-.PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-aci image astro-image bench-image bench-stack clean
+.PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-celery bench-aci image astro-image bench-image bench-stack clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,9 @@ bench: venvs ## Benchmarks: DAG render time (manifest vs dbt ls) and run time (p
 
 bench-scheduler: venvs ## Run time under a real scheduler: shipped DAGs against lever DAGs (ARGS="--scale 100" or "--models 100")
 	@$(AIRFLOW_PY) -m tools.bench.scheduler $(ARGS)
+
+bench-celery: venvs ## The same four DAG runs at once on the LocalExecutor and on Celery with two workers (Redis; ARGS="--repeat 5")
+	@$(AIRFLOW_PY) -m tools.bench.celery $(ARGS)
 
 bench-aci: venvs ## The ACI DAGs against the local ACI emulator: each granularity at several cold starts (needs Docker)
 	@$(AIRFLOW_PY) -m tools.bench.aci $(ARGS)

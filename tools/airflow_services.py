@@ -1,4 +1,5 @@
-"""A real Airflow on this machine: API server, scheduler (LocalExecutor), triggerer and DAG processor.
+"""A real Airflow on this machine: API server, scheduler (LocalExecutor), triggerer and DAG processor;
+or with `workers=CeleryWorkers(...)`, Airflow's CeleryExecutor and N named Celery workers.
 
 `dag.test()` runs tasks one after another in one process and has no triggerer, so deferrable
 sensors (the watcher mode's consumers) and parallel task slots behave differently there. Tests and
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -20,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
 from tools.local_env import AIRFLOW_BIN, migrate_metadata_db
 from tools.postgres import ConnectionSettings, free_port
 
@@ -36,12 +39,24 @@ class RunResult:
 
 
 class LocalAirflow:
-    def __init__(self, home: Path, env: dict[str, str], metadata: ConnectionSettings) -> None:
+    def __init__(
+        self, home: Path, env: dict[str, str], metadata: ConnectionSettings, workers: CeleryWorkers | None = None
+    ) -> None:
         self.home = home
         self.port = free_port()
+        self.workers = workers
         self.env = {**env, **self._service_config(metadata)}
+        if workers is not None:
+            self.env.update(workers.airflow_config(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
         self.metadata = metadata
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._started: list[str] = []  # the service name of each process, in the same order
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service this Airflow runs: SERVICES, then one `worker-<name>` per Celery worker."""
+        workers = self.workers.names if self.workers is not None else ()
+        return SERVICES + tuple(CeleryWorkers.service(name) for name in workers)
 
     def _service_config(self, metadata: ConnectionSettings) -> dict[str, str]:
         url = (
@@ -85,20 +100,29 @@ class LocalAirflow:
             self.home.mkdir(parents=True, exist_ok=True)
             migrate_metadata_db(self.env)
             self.service_logs.mkdir(exist_ok=True)
-            for service in SERVICES:
-                command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
-                if service == "api-server":
-                    command += ["--port", str(self.port), "--host", "127.0.0.1"]
+            for service, command, env in self._commands():
                 with (self.service_logs / f"{service}.log").open("wb") as log:  # the child keeps its own copy
                     self._processes.append(
-                        subprocess.Popen(
-                            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                        )
+                        subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
                     )
+                self._started.append(service)
             self._wait_until_healthy(timeout)
+            self._wait_until_workers_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _commands(self) -> list[tuple[str, list[str], dict[str, str]]]:
+        commands = []
+        for service in SERVICES:
+            command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
+            if service == "api-server":
+                command += ["--port", str(self.port), "--host", "127.0.0.1"]
+            commands.append((service, command, self.env))
+        for name in self.workers.names if self.workers is not None else ():
+            command = self.workers.command(AIRFLOW_BIN / "airflow", self.home, name)
+            commands.append((CeleryWorkers.service(name), command, self.workers.env(self.env, self.home, name)))
+        return commands
 
     def stop(self) -> None:
         """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
@@ -115,11 +139,35 @@ class LocalAirflow:
             # The leader is gone; what it started in its group (a task's dbt) must not outlive it.
             _signal_group(process.pid, signal.SIGKILL)
         self._processes.clear()
+        self._started.clear()
+        for name in self.workers.names if self.workers is not None else ():
+            stop_warm_dbt(CeleryWorkers.tmpdir(self.home, name))  # each worker's own, in its own session
+
+    def worker_pid(self, name: str) -> int:
+        """The process (and process group) id of Celery worker `name`."""
+        return self._processes[self._started.index(CeleryWorkers.service(name))].pid
+
+    def lose_worker(self, name: str) -> list[int]:
+        """SIGKILL Celery worker `name` and everything it runs, as a lost machine would end it
+        (tools/celery_workers.lose_worker); its service log stays for the failure report."""
+        return lose_worker(self.worker_pid(name))
+
+    def _wait_until_workers_ready(self, timeout: float) -> None:
+        """Celery prints `<name>@<host> ready.` once it consumes from the broker."""
+        deadline = time.monotonic() + timeout
+        for name in self.workers.names if self.workers is not None else ():
+            log = self.service_logs / f"{CeleryWorkers.service(name)}.log"
+            while not (log.exists() and re.search(rf"\b{name}@\S+ ready\.", log.read_text(errors="replace"))):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Celery worker {name} was not ready within {timeout:.0f} s\n{self.service_log_tails()}"
+                    )
+                time.sleep(1)
 
     def _wait_until_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead = [service for service, process in zip(SERVICES, self._processes, strict=True) if process.poll()]
+            dead = [service for service, process in zip(self._started, self._processes, strict=True) if process.poll()]
             if dead:
                 raise RuntimeError(f"airflow {', '.join(dead)} exited\n{self.service_log_tails()}")
             try:
@@ -133,7 +181,7 @@ class LocalAirflow:
     def service_log_tails(self, lines: int = 40) -> str:
         """The last `lines` lines of each service's log."""
         parts = []
-        for service in SERVICES:
+        for service in self.services:
             path = self.service_logs / f"{service}.log"
             text = path.read_text(errors="replace") if path.exists() else "(no log)"
             parts.append(f"--- airflow {service} (last {lines} lines of {path})\n" + _tail(text, lines))
