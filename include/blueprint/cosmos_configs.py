@@ -12,6 +12,7 @@ from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, Render
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
+from include.blueprint import cosmos_levers
 from include.blueprint.dag_specs import DagSpec
 from include.blueprint.manifest import PACKAGE_FILES, require_fresh_manifest
 from include.blueprint.names import runtime_name
@@ -20,6 +21,7 @@ from include.blueprint.settings import Settings
 # dbt runs from its own venv, so Cosmos must start it as a subprocess: its default (dbtRunner,
 # in-process) wrongly believes dbt is importable here whenever Cosmos itself is.
 DBT_INVOCATION = InvocationMode.SUBPROCESS
+cosmos_levers.install()
 
 
 def project_config(spec: DagSpec, in_container: bool = False) -> ProjectConfig:

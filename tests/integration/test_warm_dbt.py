@@ -167,6 +167,20 @@ def test_the_server_never_holds_a_callers_password(
     assert postgres.password not in log.read_text()
 
 
+def test_the_server_is_warmed_up_single_threaded_and_parses_in_full_after_it(
+    jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The warm-up must leave no thread behind (a fork would hang on its locks: dbt's static
+    parser did), and a fork must still run a full parse of a project with models."""
+    result = _dbt(WARM_DBT, jaffle_project, warm_env, "parse", "--no-partial-parse", target=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    temp = Path(warm_env["TMPDIR"])
+    (server,) = _server_pids(temp)
+    assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1, "the server runs more than one thread"
+    (log,) = (temp / f"warm-dbt-{os.getuid()}").glob("*.log")
+    assert "warm dbt: warmed up in" in log.read_text(), log.read_text()[-2000:]
+
+
 def test_warm_dbt_off_runs_dbt_itself(jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path) -> None:
     result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT": "0"}, "ls", target=tmp_path)
     assert result.returncode == 0

@@ -195,10 +195,19 @@ def test_breakdown_leaves_out_the_queue_latency_of_deferred_tasks_and_sums_phase
     assert "no task running for 2.5 s of 12.0 s" in scheduler.format_breakdown(result)
 
 
-def test_targets_are_1_2x_for_watcher_dags_and_1_5x_for_other_per_node_dags() -> None:
-    assert scheduler.target_for("jaffle_shop_watcher__poke2") == 1.2
-    assert scheduler.target_for("jaffle_shop_local") == 1.5
-    assert scheduler.target_for(scheduler.BASELINE) is None
+def test_targets_are_measured_against_the_single_task_plus_the_dags_floor() -> None:
+    def result(median: float) -> dict:
+        return {"run": {"median": median}}
+
+    results = {
+        scheduler.BASELINE: result(5.0), "floor_local": result(4.0), "jaffle_shop_local": result(11.7),
+        "floor_watcher": result(6.0), "jaffle_shop_watcher": result(12.0),
+    }  # fmt: skip
+    ratios = scheduler.floor_ratios(results)
+    assert ratios["jaffle_shop_local"] == {"floor": "floor_local", "budget": 9.0, "target": 1.2, "ratio": 1.3}
+    assert ratios["jaffle_shop_watcher"] == {"floor": "floor_watcher", "budget": 11.0, "target": 1.1, "ratio": 1.091}
+    del results["floor_watcher"]
+    assert set(scheduler.floor_ratios(results)) == {"jaffle_shop_local"}
 
 
 def test_same_marts_needs_equal_fingerprints_and_the_generated_row_counts() -> None:
@@ -240,6 +249,21 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
     assert [t.task_id for t in levers["lever_local_layer"].tasks] == [
         "dbt_build_seeds", "dbt_build_staging", "dbt_build_marts"
     ]  # fmt: skip
+    assert {task.env["WARM_DBT_WARM_UP"] for task in levers["lever_local_no_warm_up"].tasks} == {"0"}
+    assert set(levers["FLOORS"]) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("floor_")}
+
+
+def test_floor_dags_copy_the_shipped_task_graph_with_tasks_that_do_nothing(jaffle_project: Path) -> None:
+    import runpy
+
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    levers = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "lever_dags.py"))
+    for floor_id, (mode, shipped_id) in levers["FLOORS"].items():
+        shipped, floor = levers["shipped"][mode][shipped_id], levers[floor_id]
+        graph = {task.task_id: task.upstream_task_ids for task in shipped.tasks}
+        assert {task.task_id: task.upstream_task_ids for task in floor.tasks} == graph, floor_id
+        assert all(type(task) is PythonOperator and task.python_callable() is None for task in floor.tasks)
 
 
 def test_aci_dags_have_one_dag_per_granularity_with_the_planned_tasks(

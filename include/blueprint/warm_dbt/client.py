@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().with_name("server.py")
+SERVER_CODE = (SERVER, SERVER.with_name("warm_up.py"))
 HEADER = struct.Struct("!I")
 START_TIMEOUT_SECONDS = 60.0
 # The server gets only these from the first caller's environment: never its credentials.
-SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "WARM_DBT_IDLE_SECONDS")
+SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "WARM_DBT_IDLE_SECONDS", "WARM_DBT_WARM_UP")
 
 
 def real_dbt() -> Path:
@@ -52,14 +53,17 @@ def interpreter_of(dbt: Path) -> str | None:
 
 
 def socket_path(dbt: Path) -> Path:
-    """One server per user, dbt install and server version: a reinstalled dbt gets a new server."""
+    """One server per user, dbt install, server version and warm-up switch: a reinstalled dbt
+    gets a new server."""
     folder = Path(tempfile.gettempdir()) / f"warm-dbt-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     status = folder.stat()
     if status.st_uid != os.getuid() or status.st_mode & 0o077:
         raise PermissionError(f"{folder} must belong to this user alone")
     resolved = dbt.resolve()
-    key = f"{resolved}:{resolved.stat().st_mtime_ns}:{hashlib.sha256(SERVER.read_bytes()).hexdigest()}"
+    code = b"".join(path.read_bytes() for path in SERVER_CODE)
+    warm_up = os.environ.get("WARM_DBT_WARM_UP", "1")
+    key = f"{resolved}:{resolved.stat().st_mtime_ns}:{hashlib.sha256(code).hexdigest()}:{warm_up}"
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 

@@ -8,6 +8,9 @@ command to the next; the fork writes straight to the caller's stdout and stderr,
 descriptors the client passes over the socket.
 
     python server.py SOCKET_PATH   # started by the client; exits after WARM_DBT_IDLE_SECONDS idle
+
+Before it listens, the server runs dbt's first-use work once (warm_up.py), so forks start with
+dbt's serialisers and schemas already compiled; WARM_DBT_WARM_UP=0 skips that.
 """
 
 from __future__ import annotations
@@ -162,6 +165,30 @@ def reap() -> None:
         pass
 
 
+def warm_up_if_enabled() -> None:
+    if os.environ.get("WARM_DBT_WARM_UP") == "0":
+        return
+    from warm_up import warm_up  # next to this file, which runs as a script
+
+    seconds = warm_up()
+    if native_threads() > 1:
+        # A fork keeps only the forking thread: a lock held by another one would hang every
+        # command. Start again without the warm-up rather than serve from this process.
+        print("warm dbt: the warm-up left a thread running; serving without it", file=sys.stderr, flush=True)
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "WARM_DBT_WARM_UP": "0"})
+    if seconds is not None:
+        print(f"warm dbt: warmed up in {seconds:.2f} s", file=sys.stderr, flush=True)
+
+
+def native_threads() -> int:
+    """Threads of this process, the ones started by extension modules included (Linux)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 if __name__ == "__main__":
     preload_dbt()
+    warm_up_if_enabled()
     serve(sys.argv[1])

@@ -1,0 +1,70 @@
+"""The Cosmos levers (include/blueprint/cosmos_levers.py): pinned to the Cosmos they were checked
+against, skipping OpenLineage's per-task work only when nothing would emit the events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from include.blueprint import cosmos_levers
+
+REPO = Path(__file__).resolve().parents[2]
+# In a fresh process: is the lever installed, what does the method return, and was OpenLineage's
+# dbt processor imported (the work the lever saves)?
+PROBE = """
+import json, sys
+import airflow
+from include.blueprint import cosmos_configs
+from cosmos.operators.local import DbtLocalBaseOperator, DbtRunLocalOperator
+operator = DbtRunLocalOperator(task_id="probe", project_dir="/nonexistent", profile_config=None)
+result = operator.calculate_openlineage_events_completes({}, __import__("pathlib").Path("/nonexistent"), ["run"])
+print(json.dumps({
+    "installed": getattr(
+        DbtLocalBaseOperator.calculate_openlineage_events_completes, cosmos_configs.cosmos_levers.MARK, False
+    ),
+    "result": result,
+    "processor_imported": "openlineage.common.provider.dbt.local" in sys.modules,
+}))
+"""
+
+
+def _probe(extra_env: dict[str, str]) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
+    env.update({"PYTHONPATH": str(REPO), **extra_env})
+    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_lever_is_checked_against_the_installed_cosmos() -> None:
+    assert cosmos_levers.lever_applies(), (
+        "Cosmos is no longer the version include/blueprint/cosmos_levers.py was checked against: re-check "
+        "that DbtLocalBaseOperator.calculate_openlineage_events_completes is still only lineage work, then "
+        "update COSMOS_VERSION_CHECKED"
+    )
+
+
+def test_no_lineage_work_when_openlineage_would_not_emit() -> None:
+    probe = _probe({"AIRFLOW__OPENLINEAGE__DISABLED": "True"})
+    assert probe == {"installed": True, "result": False, "processor_imported": False}
+
+
+def test_lineage_work_is_done_when_openlineage_emits(monkeypatch) -> None:
+    cosmos_levers.install()
+    from cosmos.operators.local import DbtLocalBaseOperator, DbtRunLocalOperator
+
+    lookups: list[str] = []
+    # Cosmos's first step of the lineage work: finding OpenLineage's dbt processor (None: stop there).
+    monkeypatch.setattr(
+        DbtLocalBaseOperator, "_get_dbt_local_artifact_processor", staticmethod(lambda: lookups.append("looked up"))
+    )
+    operator = DbtRunLocalOperator(task_id="probe", project_dir="/nonexistent", profile_config=None)
+    monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: False)
+    operator.calculate_openlineage_events_completes({}, Path("/nonexistent"), ["run"])
+    assert lookups == [], "lineage work was done although nothing would emit it"
+    monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: True)
+    operator.calculate_openlineage_events_completes({}, Path("/nonexistent"), ["run"])
+    assert lookups == ["looked up"], "with lineage on, Cosmos's own lineage work must run"
