@@ -201,3 +201,12 @@ def test_the_ui_plugin_reads_where_the_task_writes(tmp_path: Path, registered_pr
     assert sorted(path.name for path in served.iterdir()) == ["catalog.json", "index.html", "manifest.json"]
     json.loads((served / "catalog.json").read_text())
     assert seed_local_docs(local) == [], "what the task wrote is never replaced"
+
+
+def test_the_readme_s_object_storage_overlay_loads() -> None:
+    import yaml
+
+    overlay = yaml.safe_load((REPO_ROOT / "tests" / "fixtures" / "docs_overlay.yaml").read_text())
+    docs = load_settings({"BLUEPRINT__DOCS": yaml.safe_dump(overlay["docs"])}).docs
+    assert (docs.after_build, docs.scheme, docs.conn_id) == (True, "abfs", "azure_dbt_docs")
+    assert docs.project_location("jaffle_shop") == "abfs://dbt-docs/prod/jaffle_shop"
