@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ class Azurite:
 
         return json.dumps({"conn_type": "wasb", "extra": {"connection_string": self.connection_string}})
 
-    def service(self):  # noqa: ANN201  # azure.storage.blob.BlobServiceClient, imported lazily
+    def service(self) -> Any:  # azure.storage.blob.BlobServiceClient, imported lazily
         from azure.storage.blob import BlobServiceClient
 
         return BlobServiceClient.from_connection_string(self.connection_string)

@@ -32,7 +32,9 @@ def docs_ready(target_dir: Path) -> bool:
 def docs_task_writes(settings: Settings, name: str) -> bool:
     """Whether a DAG of project `name` has the docs task (its own docs_after_build, or the default)."""
     default = settings.docs.after_build
-    return any(default if dag.docs_after_build is None else dag.docs_after_build for dag in settings.projects[name].dags)
+    return any(
+        default if dag.docs_after_build is None else dag.docs_after_build for dag in settings.projects[name].dags
+    )
 
 
 def docs_projects(settings: Settings, location: str | None = None, conn_id: str | None = None) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from airflow.sdk import DAG
 
 from include.blueprint import assets
 from include.blueprint.artifact_settings import environment_problems
-from include.blueprint.storage import connection_problems, machine_problems
 from include.blueprint.dag_specs import DagSpec, dag_specs, raise_problems
 from include.blueprint.declarations import AssetSchedule
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.selection import selected_nodes
 from include.blueprint.settings import BlueprintConfigError, Settings, problem_list, settings
+from include.blueprint.storage import connection_problems, machine_problems
 
 
 def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:

@@ -19,13 +19,12 @@ from typing import Any, get_args
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from include.blueprint.alert_settings import AlertSettings
 from include.blueprint import artifact_settings, docs_settings
+from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.artifact_settings import ArtifactSettings
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.docs_settings import DocsSettings
 from include.blueprint.merge import deep_merge, leaf_paths
-from include.blueprint.storage import resolve_location
 from include.blueprint.runtime import (
     ALL_GRANULARITIES,
     MODE_REQUIREMENTS,
@@ -43,6 +42,7 @@ from include.blueprint.runtime import (
 from include.blueprint.runtime import (
     Section as _Section,
 )
+from include.blueprint.storage import resolve_location
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parent / "config"

@@ -74,9 +74,9 @@ def test_a_successful_run_writes_docs_and_artifacts_to_blob_storage_and_the_ui_s
 
     summary, output = run_dag_process(dag_id, env)
 
-    assert (summary["state"], summary["tasks"]) == ("success", {"dbt_build": "success", "dbt_docs": "success"}), (
-        output[-3000:]
-    )
+    assert (summary["state"], summary["tasks"]) == ("success", {"dbt_build": "success", "dbt_docs": "success"}), output[
+        -3000:
+    ]
     assert azurite.names(DOCS, f"{prefix}/") == [f"{prefix}/jaffle_shop/{name}" for name in SITE]
     catalog = json.loads(azurite.read(DOCS, f"{prefix}/jaffle_shop/catalog.json"))
     customers = catalog["nodes"]["model.jaffle_shop.customers"]

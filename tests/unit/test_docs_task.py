@@ -53,7 +53,9 @@ def test_each_bad_setting_is_refused_in_one_line(environ: dict, expected: str) -
 
 
 def _docs_tasks(mode: str, environ: dict) -> dict:
-    return {dag_id: dag.get_task(docs_task.TASK_ID) for dag_id, dag in declared_dags(mode, load_settings(environ)).items()}
+    return {
+        dag_id: dag.get_task(docs_task.TASK_ID) for dag_id, dag in declared_dags(mode, load_settings(environ)).items()
+    }
 
 
 def test_every_dag_ends_with_the_docs_task_writing_to_the_local_folder(registered_projects: dict) -> None:
@@ -70,7 +72,10 @@ def test_every_dag_ends_with_the_docs_task_writing_to_the_local_folder(registere
 
 
 def test_a_declaration_overrides_the_deployment_default(registered_projects: dict) -> None:
-    declarations = '[{id: "{project}_{mode}", docs_after_build: true}, {id: "{project}_{mode}_x", granularity: project, allow_overlap: true}]'
+    declarations = (
+        '[{id: "{project}_{mode}", docs_after_build: true},'
+        ' {id: "{project}_{mode}_x", granularity: project, allow_overlap: true}]'
+    )
     dags = declared_dags("local", load_settings({"BLUEPRINT__PROJECTS__JAFFLE_SHOP__DAGS": declarations}))
     assert {dag_id: docs_task.TASK_ID in dag.task_ids for dag_id, dag in dags.items()} == {
         "jaffle_shop_local": True, "jaffle_shop_local_x": False,
@@ -80,7 +85,9 @@ def test_a_declaration_overrides_the_deployment_default(registered_projects: dic
 UPLOADERS = {
     "s3://docs-bucket/dbt": (DbtDocsS3LocalOperator, "docs-bucket", "dbt/jaffle_shop"),
     "gs://docs-bucket": (DbtDocsGCSLocalOperator, "docs-bucket", "jaffle_shop"),
-    "abfs://dbt-docs@account.dfs.core.windows.net/prod/": (DbtDocsAzureStorageLocalOperator, "dbt-docs", "prod/jaffle_shop"),
+    "abfs://dbt-docs@acct.dfs.core.windows.net/prod/": (
+        DbtDocsAzureStorageLocalOperator, "dbt-docs", "prod/jaffle_shop",
+    ),
 }  # fmt: skip
 
 
@@ -178,7 +185,7 @@ def test_after_a_failed_generate_nothing_is_written_or_uploaded(
 
 def test_a_folder_that_cannot_be_written_fails_the_task(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="a-file"):
         docs_task.CopyDocs(DocsSettings(location=str(tmp_path / "a-file")), "shop")(str(_site(tmp_path)))
 
 
