@@ -139,3 +139,24 @@ def filesystem(storage: StorageLocation) -> tuple[Any, str]:
 
     root = ObjectStoragePath(storage.location, conn_id=storage.conn_id)
     return root.fs, root.path.rstrip("/")
+
+
+def write_problems(section: str, storage: StorageLocation) -> list[str]:
+    """Write and delete one small object there, as the tasks will: one line when it is refused.
+    Not at DAG import (every parse would write); `python -m include.blueprint.storage_check` runs
+    it. Object storage only: machine_problems already answers for a folder."""
+    import uuid
+
+    if storage.scheme is None:
+        return []
+    try:
+        fs, root = filesystem(storage)
+        probe = f"{root}/.blueprint-write-check-{uuid.uuid4().hex}"
+        fs.pipe_file(probe, b"written by python -m include.blueprint.storage_check\n")
+        fs.rm_file(probe)
+    except Exception as error:  # whatever the filesystem raises, the answer is one line
+        # Azure's errors append the request id and the response's XML: the first sentence says it.
+        reason = " ".join(str(error).split()).split(" RequestId:")[0][:300]
+        through = f" through connection {storage.conn_id!r}" if storage.conn_id else ""
+        return [f"{section}.location: {storage.location} cannot be written{through}: {type(error).__name__}: {reason}"]
+    return []

@@ -6,11 +6,15 @@ AIRFLOW_CONN_ variable, as a deployment defines it.
   task's artifacts to their containers; Cosmos's UI plugin then serves that site from there.
 - A failed run keeps the failed task's artifacts there, and its docs task does not run.
 - Without the connection, the DAG file fails to import with one line naming it.
+- `python -m include.blueprint.storage_check` writes there for real, and names in one line each a
+  location it cannot write (a rotated key, a container that does not exist).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +22,8 @@ import pytest
 import yaml
 
 from include.blueprint.settings import load_settings
-from tests.azurite import Azurite, running_azurite
+from tests.azurite import ACCOUNT_KEY, Azurite, running_azurite
+from tests.conftest import REPO_ROOT
 from tests.integration.test_local_dags import run_dag_process
 from tools.local_env import airflow_env, migrate_metadata_db
 from tools.postgres import ConnectionSettings, free_port
@@ -168,3 +173,42 @@ def test_a_missing_connection_fails_the_dag_import_in_one_line(
         "a secrets backend or Admin > Connections) or point artifacts.conn_id at one"
     )
     assert expected in error.splitlines()[-1], error[-1500:]
+
+
+def _storage_check(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "include.blueprint.storage_check"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_the_storage_check_writes_for_real_and_names_a_location_it_cannot_write(
+    jaffle_project: Path, postgres: ConnectionSettings, airflow_home: Path, azurite: Azurite
+) -> None:
+    declaration = {"id": "{project}_to_blob", "granularity": "project", "docs_after_build": True}
+    env = _env(airflow_home, postgres, declaration, "e2e_blob", "checked")
+    env[CONN_VARIABLE] = azurite.airflow_connection()
+    good = _storage_check(env)
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert [line for line in good.stdout.splitlines() if line.startswith("ok: ")] == [
+        f"ok: artifacts can be written at abfs://{ARTIFACTS}/checked",
+        f"ok: docs can be written at abfs://{DOCS}/checked",
+    ]
+    assert azurite.names(ARTIFACTS, "checked/") == azurite.names(DOCS, "checked/") == [], "the probe is deleted"
+
+    # A key the account does not accept, as after a key rotation; and a container that does not exist.
+    wrong_key = azurite.airflow_connection().replace(ACCOUNT_KEY[:12], "A" * 12)
+    env.update({CONN_VARIABLE: wrong_key, "BLUEPRINT__DOCS__CONN_ID": "azure_docs",
+                "AIRFLOW_CONN_AZURE_DOCS": azurite.airflow_connection(),
+                "BLUEPRINT__DOCS__LOCATION": "abfs://no-such-container/checked"})  # fmt: skip
+    bad = _storage_check(env)
+    assert bad.returncode == 1, bad.stdout + bad.stderr[-2000:]
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, bad.stderr[-3000:]
+    assert errors[0].startswith(
+        f"error: artifacts.location: abfs://{ARTIFACTS}/checked cannot be written through connection '{CONN_ID}': "
+    ), errors[0]
+    assert errors[1].startswith(
+        "error: docs.location: abfs://no-such-container/checked cannot be written through connection 'azure_docs': "
+    ), errors[1]
+    assert ACCOUNT_KEY[12:] not in bad.stderr, "the account key is never printed"
