@@ -38,8 +38,6 @@ def problems(settings: Settings) -> list[str]:
 
 
 def main() -> int:
-    import airflow  # noqa: F401  # before cosmos (which dbt_docs' settings pull in) and the providers
-
     # The Azure SDK logs every request and response at INFO: a page per write, not the answer.
     logging.getLogger("azure").setLevel(logging.WARNING)
     settings = load_settings()
