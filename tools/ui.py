@@ -7,8 +7,9 @@ network: then there is a login, an `admin` user whose password Airflow generates
 all-admins shortcut is refused, since anyone who can reach the port could read the warehouse
 connection.
 
-Each enabled project's dbt docs (written by `make manifest` into its target/ folder) appear under
-Browse as "dbt Docs (<project>)", served by Cosmos's plugin from the variable set here.
+Each enabled project's dbt docs (written by `make manifest` into its target/ folder, or by the
+docs task into docs.location) appear under Browse as "dbt Docs (<project>)", served by Cosmos's
+plugin from the variable set here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Mapping
 
 from include.blueprint.dbt_docs import VARIABLE as DOCS_VARIABLE
-from include.blueprint.dbt_docs import docs_projects_json
+from include.blueprint.dbt_docs import docs_projects_json, seed_local_docs
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env, migrate_metadata_db
@@ -64,6 +65,7 @@ def main() -> int:
         return 1
     env.update(listen)
     # airflow_env drops every AIRFLOW__ variable of the caller's shell, so this is the only value.
+    seed_local_docs(config)
     env[DOCS_VARIABLE] = docs_projects_json(config)
     url = f"http://{listen['AIRFLOW__API__HOST']}:{listen['AIRFLOW__API__PORT']}"
     login = (

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from include.blueprint.artifact_settings import ArtifactSettings
+from include.blueprint.storage import filesystem
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +88,6 @@ def summary_lines(results: list[dict[str, Any]], compiled: Mapping[str, str]) ->
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
     return lines[0][:MESSAGE_CHARS] if lines else ""
-
-
-def filesystem(artifacts: ArtifactSettings) -> tuple[Any, str]:
-    """The fsspec filesystem of the location, and the location as a path on it."""
-    if "://" not in artifacts.location:
-        from fsspec.implementations.local import LocalFileSystem
-
-        # A plain folder skips ObjectStoragePath, whose first use loads every Airflow provider.
-        return LocalFileSystem(), str(artifacts.local_folder)
-    from airflow.sdk import ObjectStoragePath
-
-    root = ObjectStoragePath(artifacts.location, conn_id=artifacts.conn_id)
-    return root.fs, root.path.rstrip("/")
 
 
 def try_path(context: Mapping[str, Any]) -> str:

@@ -58,6 +58,11 @@ class DagSpec:
         return self.declaration.alerts if self.declaration.alerts is not None else self.settings.alerts
 
     @property
+    def docs_after_build(self) -> bool:
+        chosen = self.declaration.docs_after_build
+        return self.settings.docs.after_build if chosen is None else chosen
+
+    @property
     def selects_everything(self) -> bool:
         declaration = self.declaration
         return not (declaration.select or declaration.exclude or declaration.selector)

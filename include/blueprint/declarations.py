@@ -62,6 +62,8 @@ class DagDeclaration(_Section):
     # `dbt source freshness` of the sources the selection reads, before anything is built: a
     # source past its error_after stops the run; past warn_after only warns (the project's config).
     source_freshness: bool = False
+    # A `dbt docs generate` task after the build; not set: the deployment's docs.after_build.
+    docs_after_build: bool | None = None
     # Not set: the deployment's `alerts`; {on_failure: []} turns them off for this DAG.
     alerts: AlertSettings | None = None
 

@@ -22,6 +22,7 @@ from include.blueprint.declarations import AssetSchedule
 from include.blueprint.manifest import ManifestNotReady, require_fresh_manifest
 from include.blueprint.selection import selected_nodes
 from include.blueprint.settings import BlueprintConfigError, Settings, problem_list, settings
+from include.blueprint.storage import connection_problems, machine_problems
 
 
 def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
@@ -35,10 +36,7 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     ours = [spec for spec in every_spec if spec.mode == mode]
     if not ours:
         return {}
-    # The workers keep the artifacts; the machine importing the DAGs is one of them (or like them).
-    machine_problems = environment_problems(config.artifacts)
-    if machine_problems:
-        raise BlueprintConfigError(problem_list("dbt run artifacts cannot be kept", machine_problems))
+    _check_locations(config, ours)
     lineage_problems = lineage.environment_problems(config.lineage)
     if lineage_problems:
         raise BlueprintConfigError(problem_list("dbt lineage cannot be emitted", lineage_problems))
@@ -63,6 +61,20 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     if problems:
         raise_problems(list(dict.fromkeys(problems)))
     return dags
+
+
+def _check_locations(config: Settings, ours: list[DagSpec]) -> None:
+    """The workers write the artifacts and the docs; the machine importing the DAGs is one of
+    them (or like them), and resolves connections as they do."""
+    artifacts = config.artifacts
+    if artifacts.enabled:
+        problems = environment_problems(artifacts) or connection_problems("artifacts", artifacts)
+        if problems:
+            raise BlueprintConfigError(problem_list("dbt run artifacts cannot be kept", problems))
+    if any(spec.docs_after_build for spec in ours):
+        problems = machine_problems("docs", config.docs) or connection_problems("docs", config.docs)
+        if problems:
+            raise BlueprintConfigError(problem_list("the dbt docs task cannot write its site", problems))
 
 
 def built_by(spec: DagSpec) -> set[str]:

@@ -19,10 +19,12 @@ from typing import Any, get_args
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from include.blueprint import artifact_settings, docs_settings
 from include.blueprint.alert_settings import AlertSettings
-from include.blueprint.artifact_settings import ArtifactSettings, resolve_location
+from include.blueprint.artifact_settings import ArtifactSettings
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
 from include.blueprint.lineage_settings import LineageSettings
+from include.blueprint.docs_settings import DocsSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
     ALL_GRANULARITIES,
@@ -41,6 +43,7 @@ from include.blueprint.runtime import (
 from include.blueprint.runtime import (
     Section as _Section,
 )
+from include.blueprint.storage import resolve_location
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -137,6 +140,8 @@ class Settings(_Section):
     artifacts: ArtifactSettings
     # OpenLineage events of the dbt tasks (off by default).
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    # The optional `dbt docs generate` task after a DAG's build, and where it writes the site.
+    docs: DocsSettings
 
     @field_validator("projects")
     @classmethod
@@ -233,6 +238,8 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
     return problems
 
 
+# Sections writing to a location, and their folder under BLUEPRINT_LOCAL_DIR when it is null.
+_LOCAL_FOLDERS = {"artifacts": artifact_settings.DEFAULT_FOLDER, "docs": docs_settings.DEFAULT_FOLDER}
 _REPO_RELATIVE_PATHS = {
     "dbt": ("executable",),
     "execution": ("virtualenv_requirements", "virtualenv_dir"),
@@ -249,10 +256,11 @@ def _resolve(values: dict[str, Any], keys: tuple[str, ...], repo_root: Path) -> 
 
 def _resolve_paths(raw: dict[str, Any], repo_root: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     resolved = dict(raw)
-    artifacts = raw.get("artifacts") or {}
-    if isinstance(artifacts, dict):
-        location = resolve_location(artifacts.get("location"), environ, repo_root)
-        resolved["artifacts"] = {**artifacts, "location": location}
+    for section, folder in _LOCAL_FOLDERS.items():
+        values = raw.get(section) or {}
+        if isinstance(values, dict):
+            location = resolve_location(values.get("location"), environ, repo_root, folder)
+            resolved[section] = {**values, "location": location}
     for section, keys in _REPO_RELATIVE_PATHS.items():
         if isinstance(raw.get(section), dict):
             resolved[section] = _resolve(raw[section], keys, repo_root)
@@ -284,12 +292,14 @@ def _unmet_mode_requirements(settings: Settings, sources: Mapping[tuple[str, ...
     return problems
 
 
-def _artifact_problems(settings: Settings, sources: Mapping[tuple[str, ...], str]) -> list[str]:
+def _location_problems(settings: Settings, sources: Mapping[tuple[str, ...], str]) -> list[str]:
     problems = []
-    for key, message in settings.artifacts.problems():
-        # A missing conn_id is the fault of the location that needs it: name where that was set.
-        cited = "location" if key == "conn_id" and settings.artifacts.conn_id is None else key
-        problems.append(f"artifacts.{key}: {message} [{_source_of(('artifacts', cited), sources)}]")
+    for section in _LOCAL_FOLDERS:
+        storage = getattr(settings, section)
+        for key, message in storage.problems():
+            # A missing conn_id is the fault of the location that needs it: name where that was set.
+            cited = "location" if key == "conn_id" and storage.conn_id is None else key
+            problems.append(f"{section}.{key}: {message} [{_source_of((section, cited), sources)}]")
     return problems
 
 
@@ -324,7 +334,7 @@ def load_settings(environ: Mapping[str, str] | None = None, repo_root: Path = RE
         settings = Settings.model_validate(_resolve_paths(merged, repo_root, environ))
     except ValidationError as error:
         _raise_problems(_describe(error, sources))
-    problems = _unmet_mode_requirements(settings, sources) + _artifact_problems(settings, sources)
+    problems = _unmet_mode_requirements(settings, sources) + _location_problems(settings, sources)
     problems += _lineage_problems(settings, sources)
     if problems:
         _raise_problems(problems)

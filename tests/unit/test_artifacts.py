@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from include.blueprint import alerts, artifact_settings, artifacts
+from include.blueprint import alerts, artifacts, storage
 from include.blueprint.artifact_settings import ArtifactSettings, environment_problems
 from include.blueprint.pipelines import declared_dags
 from include.blueprint.settings import REPO_ROOT, BlueprintConfigError, load_settings
@@ -79,12 +79,12 @@ def test_the_machine_checks_a_file_in_the_way_a_read_only_folder_and_a_missing_p
     assert environment_problems(ArtifactSettings(location=str(tmp_path / "a-file" / "dbt"))) == [
         f"artifacts.location: {tmp_path / 'a-file'} is not a folder; choose another location"
     ]
-    monkeypatch.setattr(artifact_settings.os, "access", lambda path, mode: path != tmp_path)
+    monkeypatch.setattr(storage.os, "access", lambda path, mode: path != tmp_path)
     assert environment_problems(ArtifactSettings(location=f"file://{tmp_path}/dbt")) == [
         f"artifacts.location: {tmp_path} is not writable by this user (uid {os.getuid()}); "
         "choose a writable folder or object storage"
     ]
-    monkeypatch.setattr(artifact_settings.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(storage.importlib.util, "find_spec", lambda name: None)
     assert environment_problems(ArtifactSettings(location="s3://bucket/dbt", conn_id="aws")) == [
         "artifacts.location: s3:// needs the s3fs package (apache-airflow-providers-amazon[s3fs]), "
         "which is not installed"

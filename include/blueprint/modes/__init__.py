@@ -53,7 +53,7 @@ def mode_module(mode: str) -> ModuleType:
 def build_dag(spec: DagSpec) -> DAG:
     """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
     for the whole project, as the spec's granularity says."""
-    from include.blueprint import alerts, artifacts, assets, freshness, lateness, selection
+    from include.blueprint import alerts, artifacts, assets, docs_task, freshness, lateness, selection
 
     module = mode_module(spec.mode)
     if spec.granularity in ("layer", "project"):
@@ -65,6 +65,8 @@ def build_dag(spec: DagSpec) -> DAG:
         assets.attach_to_cosmos_dag(dag, spec)
     if spec.declaration.source_freshness:
         freshness.add_freshness_task(dag, spec)
+    if spec.docs_after_build:
+        docs_task.add_docs_task(dag, spec)
     alerts.attach(dag, spec.alerts)
     lateness.attach(dag, spec.alerts)
     # After the alerts' callback: the summary is the last thing a dbt task logs.

@@ -41,8 +41,13 @@ def freshness_operator(spec: DagSpec) -> tuple[type, dict[str, Any]]:
     """`dbt source freshness` in the same cached venv (the mode has no single-task `dbt build`)."""
     from cosmos.operators.virtualenv import DbtSourceVirtualenvOperator
 
+    return DbtSourceVirtualenvOperator, worker_arguments(spec)
+
+
+def worker_arguments(spec: DagSpec) -> dict[str, Any]:
+    """Arguments of a Cosmos virtualenv operator running one dbt command of the project."""
     settings = spec.settings
-    return DbtSourceVirtualenvOperator, {
+    return {
         "project_dir": str(spec.project_dir),
         "profile_config": cosmos_configs.profile_config(spec),
         "py_requirements": locked_requirements(settings.execution.virtualenv_requirements),
