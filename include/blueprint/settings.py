@@ -23,8 +23,8 @@ from include.blueprint import artifact_settings, docs_settings
 from include.blueprint.alert_settings import AlertSettings
 from include.blueprint.artifact_settings import ArtifactSettings
 from include.blueprint.declarations import NAME_PATTERN, ProjectSettings
-from include.blueprint.lineage_settings import LineageSettings
 from include.blueprint.docs_settings import DocsSettings
+from include.blueprint.lineage_settings import LineageSettings
 from include.blueprint.merge import deep_merge, leaf_paths
 from include.blueprint.runtime import (
     ALL_GRANULARITIES,
