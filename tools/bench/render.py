@@ -1,8 +1,11 @@
-"""`python -m tools.bench.render`: DAG-file parse time, manifest-first rendering vs Cosmos `dbt ls`.
+"""`python -m tools.bench.render`: DAG-file parse time, manifest-first rendering vs Cosmos `dbt ls`,
+and against plain Airflow building the same task graph from the same manifest.
 
 Every measurement runs in a fresh process (`--child`) that imports Airflow and Cosmos, then times
 only the DAG construction. The manifest variant runs with an empty PATH, a nonexistent dbt
-executable and an audit hook that records every process start, to show it never starts dbt.
+executable and an audit hook that records every process start, to show it never starts dbt. The
+plain variants (tools/bench/plain_dag.py) read the same manifest and build the same task ids and
+dependencies with EmptyOperators (Airflow's floor) or BashOperators carrying each task's dbt command.
 """
 
 from __future__ import annotations
@@ -24,15 +27,18 @@ from tools.bench.common import BENCH_DIR, LOG_DIR, BenchError
 from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
 from tools.manifest import PARSE_PLACEHOLDERS
 
-VARIANTS = ("manifest", "dbt_ls")
+VARIANTS = ("manifest", "plain_empty", "plain_bash", "dbt_ls")
+PLAIN_VARIANTS = ("plain_empty", "plain_bash")
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.system"}
 )
 TARGET_SPEEDUP = 20.0
 TARGET_LARGE_SECONDS = 1.0
+TARGET_PLAIN_RATIO = 2.0  # ours at most 2x plain Airflow building the same graph, on the large project
 RESULT_FILE = BENCH_DIR / "render.json"
 ISOLATED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_", "BLUEPRINT")
 TABLE_HEADERS = "project|nodes/tasks|manifest min/median s|dbt ls min/median s|speed-up|warm median s|warm speed-up"
+PLAIN_HEADERS = "project|tasks|ours min/median s|EmptyOperator min/median s|ratio|BashOperator min/median s|ratio"
 
 
 @dataclass(frozen=True)
@@ -43,23 +49,50 @@ class Project:
 
 
 # -- child: one DAG construction in a fresh process ---------------------------------------------
-def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
-    from include.blueprint.modes import build_dbt_dag
-    from include.blueprint.settings import load_settings
-
-    environ = {
+def _environ(project_dir: str, profile: str) -> dict[str, str]:
+    return {
         **os.environ,
         "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR": project_dir,
         "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROFILE": profile,
     }
+
+
+def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
+    from include.blueprint.modes import build_dbt_dag
+    from include.blueprint.settings import load_settings
+
+    environ = _environ(project_dir, profile)
     return lambda dag_id: build_dbt_dag(dag_id, "local", load_settings(environ))
+
+
+def _plain_builder(operator: str) -> Callable[[str, str], Callable[[str], Any]]:
+    """The same DAG arguments (schedule, default_args, trigger params) as ours, prepared before the
+    clock starts; timed: reading the manifest, planning the graph and building the operators."""
+
+    def prepare(project_dir: str, profile: str) -> Callable[[str], Any]:
+        from include.blueprint import cosmos_configs
+        from include.blueprint.dag_specs import default_spec
+        from include.blueprint.settings import load_settings
+        from tools.bench import plain_dag
+
+        spec = default_spec(load_settings(_environ(project_dir, profile)), "plain", "local")
+        executable, environment = cosmos_configs.dbt_command(spec.settings)
+        manifest = spec.project.manifest_path
+
+        def build(dag_id: str) -> Any:
+            arguments = {**cosmos_configs.dag_arguments(spec, "plain"), "dag_id": dag_id}
+            return plain_dag.build(arguments, spec.project_dir, manifest, operator, dbt=executable, env=environment)
+
+        return build
+
+    return prepare
 
 
 def _dbt_ls_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
     import datetime as dt
 
     from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
     dbt = str(DBT_BIN / "dbt")
     return lambda dag_id: DbtDag(
@@ -70,8 +103,12 @@ def _dbt_ls_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
         profile_config=ProfileConfig(
             profile_name=profile, target_name="dev", profiles_yml_filepath=Path(project_dir) / "profiles.yml"
         ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS, dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS
+        render_config=RenderConfig(  # the shipped granularity: a model with its tests, shared tests apart
+            load_method=LoadMode.DBT_LS,
+            dbt_executable_path=dbt,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
         ),
         execution_config=ExecutionConfig(dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS),
     )
@@ -82,7 +119,9 @@ def child(variant: str, project_dir: str, profile: str) -> dict[str, Any]:
     import airflow  # noqa: F401  # before cosmos: the reverse order raises a circular ImportError
     import cosmos  # noqa: F401
 
-    build = (_manifest_builder if variant == "manifest" else _dbt_ls_builder)(project_dir, profile)
+    builders = {"manifest": _manifest_builder, "dbt_ls": _dbt_ls_builder}
+    builders |= {variant: _plain_builder(variant.removeprefix("plain_")) for variant in PLAIN_VARIANTS}
+    build = builders[variant](project_dir, profile)
     import_seconds = time.perf_counter() - started
     process_starts: list[str] = []
     sys.addaudithook(
@@ -95,6 +134,7 @@ def child(variant: str, project_dir: str, profile: str) -> dict[str, Any]:
         "import_seconds": import_seconds,
         "seconds": cold,
         "task_ids": sorted(dag.task_ids),
+        "upstreams": {task.task_id: sorted(task.upstream_task_ids) for task in dag.tasks},
         "process_starts": process_starts,
         "modules_imported": sorted(common.top_level(set(sys.modules)) - common.top_level(modules_before)),
     }
@@ -121,7 +161,7 @@ def child_env(variant: str) -> dict[str, str]:
         "AIRFLOW__COSMOS__CACHE_DIR": str(BENCH_DIR / "cosmos-cache"),
         "PYTHONPATH": str(REPO_ROOT),
     }
-    if variant == "manifest":  # any attempt to start dbt would fail, on top of being recorded
+    if variant != "dbt_ls":  # any attempt to start dbt would fail, on top of being recorded
         return env | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
     return env | PARSE_PLACEHOLDERS  # dbt ls renders the profile but never connects
 
@@ -139,11 +179,12 @@ def run_child(variant: str, project: Project, repetition: int) -> dict[str, Any]
 
 
 def measure_project(project: Project, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """Fresh-process runs of both variants, interleaved so drifting machine load hits both alike."""
+    """Fresh-process runs of every variant, interleaved so drifting machine load hits both alike."""
     runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     dbt_ls_runs = args.dbt_ls_repeat
     for repetition in range(max(args.repeat, args.dbt_ls_repeat)):
-        for variant, wanted in (("manifest", args.repeat), ("dbt_ls", dbt_ls_runs)):
+        for variant in VARIANTS:
+            wanted = dbt_ls_runs if variant == "dbt_ls" else args.repeat
             if repetition < wanted:
                 runs[variant].append(run_child(variant, project, repetition))
         if repetition == 0 and runs["dbt_ls"][0]["seconds"] > args.slow_seconds:
@@ -166,6 +207,7 @@ def project_result(project: Project, runs: dict[str, list[dict[str, Any]]]) -> d
         "speedup_cold": common.speedup(listed.median, cold.median),
         "speedup_warm": common.speedup(listed.median, warm.median),
         "same_task_ids": len({tuple(run["task_ids"]) for run in manifest + dbt_ls}) == 1,
+        "plain": {variant: plain_result(manifest, runs[variant], cold) for variant in PLAIN_VARIANTS},
         "manifest_process_starts": sorted({start for run in manifest for start in run["process_starts"]}),
         "dbt_ls_process_starts_per_run": [len(run["process_starts"]) for run in dbt_ls],
         "packages_imported_by_first_build": sorted({name for run in manifest for name in run["modules_imported"]}),
@@ -174,6 +216,21 @@ def project_result(project: Project, runs: dict[str, list[dict[str, Any]]]) -> d
         },
         "import_seconds": [run["import_seconds"] for run in manifest + dbt_ls],
     }
+
+
+def plain_result(manifest: list[dict[str, Any]], plain: list[dict[str, Any]], ours: common.Summary) -> dict[str, Any]:
+    """A plain variant's times, our median over its median, and whether both built the same graph."""
+    summary = common.summarize([run["seconds"] for run in plain])
+    graphs = {json.dumps(run["upstreams"], sort_keys=True) for run in manifest + plain}
+    return {"times": summary.as_dict(), "ratio": common.speedup(ours.median, summary.median), "same_graph": len(graphs) == 1}
+
+
+def plain_row(item: dict[str, Any]) -> list[str]:
+    row = [item["project"], str(item["tasks"]), common.format_min_median(common.Summary(**item["manifest_cold"]))]
+    for variant in PLAIN_VARIANTS:
+        plain = item["plain"][variant]
+        row += [common.format_min_median(common.Summary(**plain["times"])), common.format_ratio(plain["ratio"])]
+    return row
 
 
 def table_row(item: dict[str, Any]) -> list[str]:
@@ -192,6 +249,8 @@ def table_row(item: dict[str, Any]) -> list[str]:
 def print_report(results: list[dict[str, Any]]) -> None:
     print("\nDAG construction time, one fresh process per run (Cosmos cache off; dbt ls as a subprocess)")
     print(common.format_table(TABLE_HEADERS.split("|"), [table_row(item) for item in results]))
+    print("\nOurs against plain Airflow building the same task graph from the same manifest (ratio = ours / plain)")
+    print(common.format_table(PLAIN_HEADERS.split("|"), [plain_row(item) for item in results]))
     print("warm = a 2nd construction in the same process; Cosmos's own split of the 1st one (medians):")
     for item in results:
         lazy = [name for name in item["packages_imported_by_first_build"] if name.isidentifier() and name[0] != "_"]
@@ -215,6 +274,8 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
             (f"no dbt process while rendering from the manifest (PATH empty, dbt=/nonexistent; all process starts: "
              f"{started or 'none'}; the same audit hook counted {per_run} per dbt ls run)", not dbt_started),
             (f"identical {item['tasks']} task ids from the manifest and from dbt ls", item["same_task_ids"]),
+            *((f"{variant}: the same task ids and upstreams as ours", item["plain"][variant]["same_graph"])
+              for variant in PLAIN_VARIANTS),
         ):  # fmt: skip
             verified = verified and ok
             print(f"check {item['project']}: {text} -> {common.verdict(ok)}")
@@ -226,6 +287,10 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
     median = large["manifest_cold"]["median"]
     met = common.verdict(median <= TARGET_LARGE_SECONDS, "MET")
     print(f"target <= {TARGET_LARGE_SECONDS:.0f} s for {large['project']}: median {median:.3f} s -> {met}")
+    for variant in PLAIN_VARIANTS:
+        ratio = large["plain"][variant]["ratio"]
+        met = common.verdict(ratio is not None and ratio <= TARGET_PLAIN_RATIO, "MET")
+        print(f"target <= {TARGET_PLAIN_RATIO:.0f}x {variant} for {large['project']}: {common.format_ratio(ratio)} -> {met}")
     return verified
 
 
