@@ -24,8 +24,9 @@ from typing import Any
 
 ADDRESS = re.compile(r" at 0x[0-9a-f]+|0x[0-9a-f]{6,}")
 # References back into the DAG (dumped on their own) and per-process bookkeeping.
-SKIPPED = frozenset({"dag", "_dag", "task_group", "_task_group", "_log", "_logger", "log", "dbt_graph", "tasks_map",
-                     "last_loaded"})
+SKIPPED = frozenset(
+    {"dag", "_dag", "task_group", "_task_group", "_log", "_logger", "log", "dbt_graph", "tasks_map", "last_loaded"}
+)
 DEPTH = 4
 
 
@@ -80,7 +81,11 @@ def dump_task(task: Any) -> dict[str, Any]:
         "upstream": sorted(task.upstream_task_ids),
         "downstream": sorted(task.downstream_task_ids),
         "outlets": [stable(outlet) for outlet in task.outlets],
-        "fields": {name: stable(item) for name, item in fields.items() if name not in ("upstream_task_ids", "downstream_task_ids")},
+        "fields": {
+            name: stable(item)
+            for name, item in fields.items()
+            if name not in ("upstream_task_ids", "downstream_task_ids")
+        },
     }
 
 
