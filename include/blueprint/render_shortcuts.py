@@ -1,4 +1,4 @@
-"""Two shortcuts that make DAG construction cheaper without changing the DAG it builds.
+"""Three shortcuts that make DAG construction cheaper without changing the DAG it builds.
 
 1. Cosmos's operators split their keyword arguments by inspecting constructor signatures, for every
    task it builds: `inspect.signature(BaseOperator.__init__)` and two `getfullargspec` calls per
@@ -16,16 +16,24 @@
    `dbt_asset` builds the same Asset with a URI that is already in normal form (checked by pattern,
    else the ordinary constructor runs), running Airflow's field validators but not the normalizer.
 
-`BLUEPRINT_RENDER_SHORTCUTS=0` turns both off (the DAG is the same, so this is for comparison).
+3. `paused_gc` keeps Python's cycle collector from running while a DAG is built: every object made
+   then stays reachable from the DAG, so the collections find nothing, yet each one walks every
+   object of the process (Airflow, Cosmos and the manifest: 270,000 at 1,000 models), 0.13 s of
+   CPU per 1,000-model build. The collector runs again, as before, once the DAG is built.
+
+`BLUEPRINT_RENDER_SHORTCUTS=0` turns all three off (the DAG is the same, so this is for comparison).
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -94,3 +102,17 @@ def dbt_asset(name: str, uri: str, group: str) -> Asset:
         object.__setattr__(made, field, value)
     attrs.validate(made)
     return made
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside (reference counting still frees what is dropped); the
+    collector's previous state is restored on the way out, also when building fails."""
+    if not enabled() or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

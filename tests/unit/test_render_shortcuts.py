@@ -100,3 +100,30 @@ def test_dbt_assets_are_validated_like_airflows():
 def _password_warning(uri: str) -> AbstractContextManager[object]:
     """Airflow warns about (and drops) user info in a URI: expected for that case only."""
     return pytest.warns(UserWarning, match="should not contain a password") if "@" in uri else nullcontext()
+
+
+def test_the_collector_is_paused_while_building_and_restored_after_even_on_failure():
+    import gc
+
+    assert gc.isenabled()
+    with render_shortcuts.paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="build failed"), render_shortcuts.paused_gc():
+        raise RuntimeError("build failed")
+    assert gc.isenabled(), "a failed build left the garbage collector off"
+
+
+def test_the_collector_stays_as_it_was(monkeypatch: pytest.MonkeyPatch):
+    import gc
+
+    gc.disable()
+    try:
+        with render_shortcuts.paused_gc():
+            pass
+        assert not gc.isenabled(), "a collector someone else turned off was turned back on"
+    finally:
+        gc.enable()
+    monkeypatch.setenv(SWITCH, "0")
+    with render_shortcuts.paused_gc():
+        assert gc.isenabled()
