@@ -21,3 +21,16 @@ def test_every_dag_of_every_mode_is_the_same_with_and_without_the_shortcuts(jaff
     assert "dbt://jaffle_shop/customers" in outlet_uris(after, "jaffle_shop_local")
     assert len(after) >= 15, f"expected the DAGs of every mode, got {sorted(after)}"
     assert before == after, "the render shortcuts changed the DAGs:\n" + "\n".join(differences(before, after))
+
+
+def test_the_benchmarks_plain_floor_plans_the_same_graph_as_our_dag(jaffle_project: Path):
+    """tools/bench/plain_dag.py, the render benchmark's plain-Airflow floor, is a fair comparison
+    only while it builds the graph our per-model DAG has."""
+    from include.blueprint.modes import build_dbt_dag
+    from tools.bench import plain_dag
+
+    ours = build_dbt_dag("render_plain_check", "local")
+    planned = plain_dag.plan(plain_dag.read_manifest(jaffle_project / "target" / "manifest.json"))
+    assert {task.task_id: set(task.upstream) for task in planned} == {
+        task.task_id: task.upstream_task_ids for task in ours.tasks
+    }
