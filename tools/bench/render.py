@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from include.blueprint.manifest import ManifestNotReady
+from include.blueprint.render_shortcuts import SWITCH
 from tools import synthetic_project
 from tools.bench import common
 from tools.bench.common import BENCH_DIR, LOG_DIR, BenchError
 from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
 from tools.manifest import PARSE_PLACEHOLDERS
 
-VARIANTS = ("manifest", "plain_empty", "plain_bash", "dbt_ls")
+VARIANTS = ("manifest", "manifest_off", "plain_empty", "plain_bash", "dbt_ls")
 PLAIN_VARIANTS = ("plain_empty", "plain_bash")
+# ours with BLUEPRINT_RENDER_SHORTCUTS=0 (include/blueprint/render_shortcuts.py), and the plain floors
+COMPARED = ("manifest_off", *PLAIN_VARIANTS)
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.system"}
 )
@@ -40,8 +43,8 @@ RESULT_FILE = BENCH_DIR / "render.json"
 ISOLATED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_", "BLUEPRINT")
 TABLE_HEADERS = "project|nodes/tasks|manifest min/median s|dbt ls min/median s|speed-up|warm median s|warm speed-up"
 PLAIN_HEADERS = (
-    "project|tasks|ours min/median s|ours CPU s|EmptyOperator min/median s|CPU s|ratio (CPU)"
-    "|BashOperator min/median s|CPU s|ratio (CPU)"
+    "project|tasks|ours min/median (CPU) s|shortcuts off min/median (CPU) s|EmptyOperator min/median (CPU) s"
+    "|ours/Empty (CPU)|BashOperator min/median (CPU) s|ours/Bash (CPU)"
 )
 
 
@@ -123,7 +126,7 @@ def child(variant: str, project_dir: str, profile: str) -> dict[str, Any]:
     import airflow  # noqa: F401  # before cosmos: the reverse order raises a circular ImportError
     import cosmos  # noqa: F401
 
-    builders = {"manifest": _manifest_builder, "dbt_ls": _dbt_ls_builder}
+    builders = {"manifest": _manifest_builder, "manifest_off": _manifest_builder, "dbt_ls": _dbt_ls_builder}
     builders |= {variant: _plain_builder(variant.removeprefix("plain_")) for variant in PLAIN_VARIANTS}
     build = builders[variant](project_dir, profile)
     import_seconds = time.perf_counter() - started
@@ -168,7 +171,8 @@ def child_env(variant: str) -> dict[str, str]:
         "PYTHONPATH": str(REPO_ROOT),
     }
     if variant != "dbt_ls":  # any attempt to start dbt would fail, on top of being recorded
-        return env | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
+        switch = {SWITCH: "0"} if variant == "manifest_off" else {}
+        return env | switch | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
     return env | PARSE_PLACEHOLDERS  # dbt ls renders the profile but never connects
 
 
@@ -213,20 +217,23 @@ def project_result(project: Project, runs: dict[str, list[dict[str, Any]]]) -> d
         "speedup_cold": common.speedup(listed.median, cold.median),
         "speedup_warm": common.speedup(listed.median, warm.median),
         "same_task_ids": len({tuple(run["task_ids"]) for run in manifest + dbt_ls}) == 1,
-        "plain": {variant: plain_result(manifest, runs[variant], cold) for variant in PLAIN_VARIANTS},
+        "compared": {variant: compared_result(manifest, runs[variant], cold) for variant in COMPARED},
         "manifest_process_starts": sorted({start for run in manifest for start in run["process_starts"]}),
         "dbt_ls_process_starts_per_run": [len(run["process_starts"]) for run in dbt_ls],
         "packages_imported_by_first_build": sorted({name for run in manifest for name in run["modules_imported"]}),
         "cosmos_phases_median": {
-            variant: common.medians_by_key([run["cosmos_phases"] for run in runs[variant]]) for variant in VARIANTS
+            variant: common.medians_by_key([run["cosmos_phases"] for run in runs[variant]])
+            for variant in ("manifest", "dbt_ls")
         },
         "import_seconds": [run["import_seconds"] for run in manifest + dbt_ls],
     }
 
 
-def plain_result(manifest: list[dict[str, Any]], plain: list[dict[str, Any]], ours: common.Summary) -> dict[str, Any]:
-    """A plain variant's times, our median over its median (wall and CPU), and whether both built the
-    same graph."""
+def compared_result(
+    manifest: list[dict[str, Any]], plain: list[dict[str, Any]], ours: common.Summary
+) -> dict[str, Any]:
+    """A compared variant's times, our median over its median (wall and CPU), and whether both built
+    the same graph."""
     summary = common.summarize([run["seconds"] for run in plain])
     cpu = statistics.median(run["cpu_seconds"] for run in plain)
     ours_cpu = statistics.median(run["cpu_seconds"] for run in manifest)
@@ -242,17 +249,16 @@ def plain_result(manifest: list[dict[str, Any]], plain: list[dict[str, Any]], ou
 
 
 def plain_row(item: dict[str, Any]) -> list[str]:
+    compared = item["compared"]
     ours = common.Summary(**item["manifest_cold"])
-    row = [item["project"], str(item["tasks"]), common.format_min_median(ours)]
-    row.append(common.format_seconds(item["plain"][PLAIN_VARIANTS[0]]["ours_cpu_median"]))
-    for variant in PLAIN_VARIANTS:
-        plain = item["plain"][variant]
-        ratios = f"{common.format_ratio(plain['ratio'])} ({common.format_ratio(plain['cpu_ratio'])})"
-        row += [
-            common.format_min_median(common.Summary(**plain["times"])),
-            common.format_seconds(plain["cpu_median"]),
-            ratios,
-        ]
+    ours_cpu = compared[COMPARED[0]]["ours_cpu_median"]
+    row = [item["project"], str(item["tasks"]), f"{common.format_min_median(ours)} ({common.format_seconds(ours_cpu)})"]
+    for variant in COMPARED:
+        times = common.format_min_median(common.Summary(**compared[variant]["times"]))
+        row.append(f"{times} ({common.format_seconds(compared[variant]['cpu_median'])})")
+        if variant in PLAIN_VARIANTS:
+            wall, cpu = (common.format_ratio(compared[variant][key]) for key in ("ratio", "cpu_ratio"))
+            row.append(f"{wall} ({cpu})")
     return row
 
 
@@ -281,7 +287,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
                           for variant, phases in item["cosmos_phases_median"].items())  # fmt: skip
         runs = f"{item['manifest_cold']['runs']} manifest, {item['dbt_ls']['runs']} dbt ls runs"
         print(f"  {item['project']} ({runs}): {split}")
-        print(f"    the 1st manifest construction imported {len(lazy)} more packages: {', '.join(lazy[:8])}, ...")
+        named = f"{', '.join(lazy[:8])}{', ...' if len(lazy) > 8 else ''}" if lazy else "none"
+        print(f"    the 1st manifest construction imported {len(lazy)} more packages: {named}")
     imports = common.summarize([seconds for item in results for seconds in item["import_seconds"]])
     print(f"imports before construction (airflow, cosmos, the builder's modules; not in the times above): "
           f"min {imports.min:.3f} s, median {imports.median:.3f} s over {imports.runs} processes")  # fmt: skip
@@ -297,8 +304,8 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
             (f"no dbt process while rendering from the manifest (PATH empty, dbt=/nonexistent; all process starts: "
              f"{started or 'none'}; the same audit hook counted {per_run} per dbt ls run)", not dbt_started),
             (f"identical {item['tasks']} task ids from the manifest and from dbt ls", item["same_task_ids"]),
-            *((f"{variant}: the same task ids and upstreams as ours", item["plain"][variant]["same_graph"])
-              for variant in PLAIN_VARIANTS),
+            *((f"{variant}: the same task ids and upstreams as ours", item["compared"][variant]["same_graph"])
+              for variant in COMPARED),
         ):  # fmt: skip
             verified = verified and ok
             print(f"check {item['project']}: {text} -> {common.verdict(ok)}")
@@ -311,9 +318,9 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
     met = common.verdict(median <= TARGET_LARGE_SECONDS, "MET")
     print(f"target <= {TARGET_LARGE_SECONDS:.0f} s for {large['project']}: median {median:.3f} s -> {met}")
     for variant in PLAIN_VARIANTS:
-        ratio = large["plain"][variant]["ratio"]
+        ratio = large["compared"][variant]["ratio"]
         met = common.verdict(ratio is not None and ratio <= TARGET_PLAIN_RATIO, "MET")
-        cpu = common.format_ratio(large["plain"][variant]["cpu_ratio"])
+        cpu = common.format_ratio(large["compared"][variant]["cpu_ratio"])
         print(f"target <= {TARGET_PLAIN_RATIO:.0f}x {variant} for {large['project']}: {common.format_ratio(ratio)} "
               f"of its median wall time ({cpu} of its CPU time) -> {met}")  # fmt: skip
     return verified
