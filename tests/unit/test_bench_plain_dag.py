@@ -77,3 +77,20 @@ def test_build_makes_that_graph_with_the_operator(tmp_path: Path, operator: str)
 def test_an_unknown_operator_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="unknown plain operator 'python'; known: empty, bash"):
         plain_dag.build({"dag_id": "plain"}, tmp_path, tmp_path / "manifest.json", "python")
+
+
+def test_a_compared_variant_gets_wall_and_cpu_ratios_and_a_graph_check():
+    from tools.bench import common, render
+
+    def run(seconds: float, cpu: float, upstreams: dict) -> dict:
+        return {"seconds": seconds, "cpu_seconds": cpu, "upstreams": upstreams}
+
+    graph = {"a": [], "b": ["a"]}
+    ours = [run(0.6, 0.5, graph), run(0.8, 0.6, graph), run(1.0, 0.7, graph)]
+    plain = [run(0.3, 0.2, graph), run(0.4, 0.3, graph), run(0.9, 0.4, graph)]
+    result = render.compared_result(ours, plain, common.summarize([0.6, 0.8, 1.0]))
+    assert result["ratio"] == pytest.approx(2.0)
+    assert result["cpu_ratio"] == pytest.approx(2.0)
+    assert result["same_graph"]
+    plain[1] = run(0.4, 0.3, {"a": [], "b": []})
+    assert not render.compared_result(ours, plain, common.summarize([0.6, 0.8, 1.0]))["same_graph"]
