@@ -37,10 +37,10 @@ def model_reference(project: str, package: str | None, name: str, root_package: 
 
 
 def asset(reference: str) -> Asset:
-    from airflow.sdk import Asset
+    from include.blueprint.render_shortcuts import dbt_asset
 
     project, _, model = reference.partition(".")
-    return Asset(name=reference, uri=f"{SCHEME}://{project}/{model}", group="dbt")
+    return dbt_asset(reference, f"{SCHEME}://{project}/{model}", "dbt")
 
 
 def schedule_of(spec: DagSpec) -> Any:

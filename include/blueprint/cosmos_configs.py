@@ -108,6 +108,9 @@ def cosmos_dag(
         # dbt runs a test only with all its parents selected (the watcher's producer runs the
         # whole selection in one command; selection.drop_tests_outside_the_selection does the rest).
         execution_config.test_indirect_selection = TestIndirectSelection.CAUTIOUS
+    from include.blueprint.render_shortcuts import cache_cosmos_signatures
+
+    cache_cosmos_signatures(execution_config.execution_mode.value)
     return DbtDag(
         **dag_arguments(spec, description),
         project_config=project_config(spec, in_container=in_container),

@@ -1,8 +1,11 @@
-"""`python -m tools.bench.render`: DAG-file parse time, manifest-first rendering vs Cosmos `dbt ls`.
+"""`python -m tools.bench.render`: DAG-file parse time, manifest-first rendering vs Cosmos `dbt ls`,
+and against plain Airflow building the same task graph from the same manifest.
 
 Every measurement runs in a fresh process (`--child`) that imports Airflow and Cosmos, then times
 only the DAG construction. The manifest variant runs with an empty PATH, a nonexistent dbt
-executable and an audit hook that records every process start, to show it never starts dbt.
+executable and an audit hook that records every process start, to show it never starts dbt. The
+plain variants (tools/bench/plain_dag.py) read the same manifest and build the same task ids and
+dependencies with EmptyOperators (Airflow's floor) or BashOperators carrying each task's dbt command.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -18,21 +22,30 @@ from pathlib import Path
 from typing import Any
 
 from include.blueprint.manifest import ManifestNotReady
+from include.blueprint.render_shortcuts import SWITCH
 from tools import synthetic_project
 from tools.bench import common
 from tools.bench.common import BENCH_DIR, LOG_DIR, BenchError
 from tools.local_env import DBT_BIN, QUIET_DBT, REPO_ROOT
 from tools.manifest import PARSE_PLACEHOLDERS
 
-VARIANTS = ("manifest", "dbt_ls")
+VARIANTS = ("manifest", "manifest_off", "plain_empty", "plain_bash", "dbt_ls")
+PLAIN_VARIANTS = ("plain_empty", "plain_bash")
+# ours with BLUEPRINT_RENDER_SHORTCUTS=0 (include/blueprint/render_shortcuts.py), and the plain floors
+COMPARED = ("manifest_off", *PLAIN_VARIANTS)
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn", "os.system"}
 )
 TARGET_SPEEDUP = 20.0
 TARGET_LARGE_SECONDS = 1.0
+TARGET_PLAIN_RATIO = 2.0  # ours at most 2x plain Airflow building the same graph, on the large project
 RESULT_FILE = BENCH_DIR / "render.json"
 ISOLATED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_", "BLUEPRINT")
 TABLE_HEADERS = "project|nodes/tasks|manifest min/median s|dbt ls min/median s|speed-up|warm median s|warm speed-up"
+PLAIN_HEADERS = (
+    "project|tasks|ours min/median (CPU) s|shortcuts off min/median (CPU) s|EmptyOperator min/median (CPU) s"
+    "|ours/Empty (CPU)|BashOperator min/median (CPU) s|ours/Bash (CPU)"
+)
 
 
 @dataclass(frozen=True)
@@ -43,23 +56,50 @@ class Project:
 
 
 # -- child: one DAG construction in a fresh process ---------------------------------------------
-def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
-    from include.blueprint.modes import build_dbt_dag
-    from include.blueprint.settings import load_settings
-
-    environ = {
+def _environ(project_dir: str, profile: str) -> dict[str, str]:
+    return {
         **os.environ,
         "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROJECT_DIR": project_dir,
         "BLUEPRINT__PROJECTS__JAFFLE_SHOP__PROFILE": profile,
     }
+
+
+def _manifest_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
+    from include.blueprint.modes import build_dbt_dag
+    from include.blueprint.settings import load_settings
+
+    environ = _environ(project_dir, profile)
     return lambda dag_id: build_dbt_dag(dag_id, "local", load_settings(environ))
+
+
+def _plain_builder(operator: str) -> Callable[[str, str], Callable[[str], Any]]:
+    """The same DAG arguments (schedule, default_args, trigger params) as ours, prepared before the
+    clock starts; timed: reading the manifest, planning the graph and building the operators."""
+
+    def prepare(project_dir: str, profile: str) -> Callable[[str], Any]:
+        from include.blueprint import cosmos_configs
+        from include.blueprint.dag_specs import default_spec
+        from include.blueprint.settings import load_settings
+        from tools.bench import plain_dag
+
+        spec = default_spec(load_settings(_environ(project_dir, profile)), "plain", "local")
+        executable, environment = cosmos_configs.dbt_command(spec.settings)
+        manifest = spec.project.manifest_path
+
+        def build(dag_id: str) -> Any:
+            arguments = {**cosmos_configs.dag_arguments(spec, "plain"), "dag_id": dag_id}
+            return plain_dag.build(arguments, spec.project_dir, manifest, operator, dbt=executable, env=environment)
+
+        return build
+
+    return prepare
 
 
 def _dbt_ls_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
     import datetime as dt
 
     from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
     dbt = str(DBT_BIN / "dbt")
     return lambda dag_id: DbtDag(
@@ -70,8 +110,12 @@ def _dbt_ls_builder(project_dir: str, profile: str) -> Callable[[str], Any]:
         profile_config=ProfileConfig(
             profile_name=profile, target_name="dev", profiles_yml_filepath=Path(project_dir) / "profiles.yml"
         ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS, dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS
+        render_config=RenderConfig(  # the shipped granularity: a model with its tests, shared tests apart
+            load_method=LoadMode.DBT_LS,
+            dbt_executable_path=dbt,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
         ),
         execution_config=ExecutionConfig(dbt_executable_path=dbt, invocation_mode=InvocationMode.SUBPROCESS),
     )
@@ -82,19 +126,24 @@ def child(variant: str, project_dir: str, profile: str) -> dict[str, Any]:
     import airflow  # noqa: F401  # before cosmos: the reverse order raises a circular ImportError
     import cosmos  # noqa: F401
 
-    build = (_manifest_builder if variant == "manifest" else _dbt_ls_builder)(project_dir, profile)
+    builders = {"manifest": _manifest_builder, "manifest_off": _manifest_builder, "dbt_ls": _dbt_ls_builder}
+    builders |= {variant: _plain_builder(variant.removeprefix("plain_")) for variant in PLAIN_VARIANTS}
+    build = builders[variant](project_dir, profile)
     import_seconds = time.perf_counter() - started
     process_starts: list[str] = []
     sys.addaudithook(
         lambda event, args: process_starts.append(f"{event} {args[:2]}"[:200]) if event in PROCESS_EVENTS else None
     )
     modules_before = set(sys.modules)
+    cpu_started = time.process_time()  # CPU time: what other processes on a shared machine disturb least
     dag, cold = common.timed(build, f"bench_{variant}")
     result = {
         "variant": variant,
         "import_seconds": import_seconds,
         "seconds": cold,
+        "cpu_seconds": time.process_time() - cpu_started,
         "task_ids": sorted(dag.task_ids),
+        "upstreams": {task.task_id: sorted(task.upstream_task_ids) for task in dag.tasks},
         "process_starts": process_starts,
         "modules_imported": sorted(common.top_level(set(sys.modules)) - common.top_level(modules_before)),
     }
@@ -121,8 +170,9 @@ def child_env(variant: str) -> dict[str, str]:
         "AIRFLOW__COSMOS__CACHE_DIR": str(BENCH_DIR / "cosmos-cache"),
         "PYTHONPATH": str(REPO_ROOT),
     }
-    if variant == "manifest":  # any attempt to start dbt would fail, on top of being recorded
-        return env | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
+    if variant != "dbt_ls":  # any attempt to start dbt would fail, on top of being recorded
+        switch = {SWITCH: "0"} if variant == "manifest_off" else {}
+        return env | switch | {"PATH": "", "BLUEPRINT__DBT__EXECUTABLE": "/nonexistent"}
     return env | PARSE_PLACEHOLDERS  # dbt ls renders the profile but never connects
 
 
@@ -139,11 +189,12 @@ def run_child(variant: str, project: Project, repetition: int) -> dict[str, Any]
 
 
 def measure_project(project: Project, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """Fresh-process runs of both variants, interleaved so drifting machine load hits both alike."""
+    """Fresh-process runs of every variant, interleaved so drifting machine load hits both alike."""
     runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     dbt_ls_runs = args.dbt_ls_repeat
     for repetition in range(max(args.repeat, args.dbt_ls_repeat)):
-        for variant, wanted in (("manifest", args.repeat), ("dbt_ls", dbt_ls_runs)):
+        for variant in VARIANTS:
+            wanted = dbt_ls_runs if variant == "dbt_ls" else args.repeat
             if repetition < wanted:
                 runs[variant].append(run_child(variant, project, repetition))
         if repetition == 0 and runs["dbt_ls"][0]["seconds"] > args.slow_seconds:
@@ -166,14 +217,49 @@ def project_result(project: Project, runs: dict[str, list[dict[str, Any]]]) -> d
         "speedup_cold": common.speedup(listed.median, cold.median),
         "speedup_warm": common.speedup(listed.median, warm.median),
         "same_task_ids": len({tuple(run["task_ids"]) for run in manifest + dbt_ls}) == 1,
+        "compared": {variant: compared_result(manifest, runs[variant], cold) for variant in COMPARED},
         "manifest_process_starts": sorted({start for run in manifest for start in run["process_starts"]}),
         "dbt_ls_process_starts_per_run": [len(run["process_starts"]) for run in dbt_ls],
         "packages_imported_by_first_build": sorted({name for run in manifest for name in run["modules_imported"]}),
         "cosmos_phases_median": {
-            variant: common.medians_by_key([run["cosmos_phases"] for run in runs[variant]]) for variant in VARIANTS
+            variant: common.medians_by_key([run["cosmos_phases"] for run in runs[variant]])
+            for variant in ("manifest", "dbt_ls")
         },
         "import_seconds": [run["import_seconds"] for run in manifest + dbt_ls],
     }
+
+
+def compared_result(
+    manifest: list[dict[str, Any]], plain: list[dict[str, Any]], ours: common.Summary
+) -> dict[str, Any]:
+    """A compared variant's times, our median over its median (wall and CPU), and whether both built
+    the same graph."""
+    summary = common.summarize([run["seconds"] for run in plain])
+    cpu = statistics.median(run["cpu_seconds"] for run in plain)
+    ours_cpu = statistics.median(run["cpu_seconds"] for run in manifest)
+    graphs = {json.dumps(run["upstreams"], sort_keys=True) for run in manifest + plain}
+    return {
+        "times": summary.as_dict(),
+        "cpu_median": cpu,
+        "ours_cpu_median": ours_cpu,
+        "ratio": common.speedup(ours.median, summary.median),
+        "cpu_ratio": common.speedup(ours_cpu, cpu),
+        "same_graph": len(graphs) == 1,
+    }
+
+
+def plain_row(item: dict[str, Any]) -> list[str]:
+    compared = item["compared"]
+    ours = common.Summary(**item["manifest_cold"])
+    ours_cpu = compared[COMPARED[0]]["ours_cpu_median"]
+    row = [item["project"], str(item["tasks"]), f"{common.format_min_median(ours)} ({common.format_seconds(ours_cpu)})"]
+    for variant in COMPARED:
+        times = common.format_min_median(common.Summary(**compared[variant]["times"]))
+        row.append(f"{times} ({common.format_seconds(compared[variant]['cpu_median'])})")
+        if variant in PLAIN_VARIANTS:
+            wall, cpu = (common.format_ratio(compared[variant][key]) for key in ("ratio", "cpu_ratio"))
+            row.append(f"{wall} ({cpu})")
+    return row
 
 
 def table_row(item: dict[str, Any]) -> list[str]:
@@ -192,6 +278,8 @@ def table_row(item: dict[str, Any]) -> list[str]:
 def print_report(results: list[dict[str, Any]]) -> None:
     print("\nDAG construction time, one fresh process per run (Cosmos cache off; dbt ls as a subprocess)")
     print(common.format_table(TABLE_HEADERS.split("|"), [table_row(item) for item in results]))
+    print("\nOurs against plain Airflow building the same task graph from the same manifest (ratio = ours / plain)")
+    print(common.format_table(PLAIN_HEADERS.split("|"), [plain_row(item) for item in results]))
     print("warm = a 2nd construction in the same process; Cosmos's own split of the 1st one (medians):")
     for item in results:
         lazy = [name for name in item["packages_imported_by_first_build"] if name.isidentifier() and name[0] != "_"]
@@ -199,7 +287,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
                           for variant, phases in item["cosmos_phases_median"].items())  # fmt: skip
         runs = f"{item['manifest_cold']['runs']} manifest, {item['dbt_ls']['runs']} dbt ls runs"
         print(f"  {item['project']} ({runs}): {split}")
-        print(f"    the 1st manifest construction imported {len(lazy)} more packages: {', '.join(lazy[:8])}, ...")
+        named = f"{', '.join(lazy[:8])}{', ...' if len(lazy) > 8 else ''}" if lazy else "none"
+        print(f"    the 1st manifest construction imported {len(lazy)} more packages: {named}")
     imports = common.summarize([seconds for item in results for seconds in item["import_seconds"]])
     print(f"imports before construction (airflow, cosmos, the builder's modules; not in the times above): "
           f"min {imports.min:.3f} s, median {imports.median:.3f} s over {imports.runs} processes")  # fmt: skip
@@ -215,6 +304,8 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
             (f"no dbt process while rendering from the manifest (PATH empty, dbt=/nonexistent; all process starts: "
              f"{started or 'none'}; the same audit hook counted {per_run} per dbt ls run)", not dbt_started),
             (f"identical {item['tasks']} task ids from the manifest and from dbt ls", item["same_task_ids"]),
+            *((f"{variant}: the same task ids and upstreams as ours", item["compared"][variant]["same_graph"])
+              for variant in COMPARED),
         ):  # fmt: skip
             verified = verified and ok
             print(f"check {item['project']}: {text} -> {common.verdict(ok)}")
@@ -226,6 +317,12 @@ def print_checks(results: list[dict[str, Any]]) -> bool:
     median = large["manifest_cold"]["median"]
     met = common.verdict(median <= TARGET_LARGE_SECONDS, "MET")
     print(f"target <= {TARGET_LARGE_SECONDS:.0f} s for {large['project']}: median {median:.3f} s -> {met}")
+    for variant in PLAIN_VARIANTS:
+        ratio = large["compared"][variant]["ratio"]
+        met = common.verdict(ratio is not None and ratio <= TARGET_PLAIN_RATIO, "MET")
+        cpu = common.format_ratio(large["compared"][variant]["cpu_ratio"])
+        print(f"target <= {TARGET_PLAIN_RATIO:.0f}x {variant} for {large['project']}: {common.format_ratio(ratio)} "
+              f"of its median wall time ({cpu} of its CPU time) -> {met}")  # fmt: skip
     return verified
 
 

@@ -53,6 +53,13 @@ def mode_module(mode: str) -> ModuleType:
 def build_dag(spec: DagSpec) -> DAG:
     """The DAG of one spec: Cosmos's per-node or per-model DAG, or `dbt build` tasks per layer or
     for the whole project, as the spec's granularity says."""
+    from include.blueprint.render_shortcuts import paused_gc
+
+    with paused_gc():
+        return _build_dag(spec)
+
+
+def _build_dag(spec: DagSpec) -> DAG:
     from include.blueprint import alerts, artifacts, assets, docs_task, freshness, lateness, selection
 
     module = mode_module(spec.mode)

@@ -1,0 +1,36 @@
+"""The render shortcuts change no DAG: every DAG of every mode (BLUEPRINT_ENV=all-modes) dumps
+the same with BLUEPRINT_RENDER_SHORTCUTS=0 and =1, each built in a fresh process. The dump holds
+task ids, operator classes, upstreams, outlets and every operator attribute (tools/dag_dump.py).
+The 1,000-model case is in tests/integration/test_render_unchanged_at_scale.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
+from tests.render_dumps import differences, dump, outlet_uris
+
+
+def test_every_dag_of_every_mode_is_the_same_with_and_without_the_shortcuts(jaffle_project: Path, tmp_path: Path):
+    env = {"BLUEPRINT_ENV": "all-modes"}
+    before = dump(tmp_path / "before.json", False, "--dags-folder", "dags", env=env)
+    after = dump(tmp_path / "after.json", True, "--dags-folder", "dags", env=env)
+    # Not an empty comparison: the local DAG is the golden one, with its assets.
+    local = {task_id: set(task["upstream"]) for task_id, task in after["jaffle_shop_local"]["tasks"].items()}
+    assert local == JAFFLE_SHOP_MODEL_TASKS, local
+    assert "dbt://jaffle_shop/customers" in outlet_uris(after, "jaffle_shop_local")
+    assert len(after) >= 15, f"expected the DAGs of every mode, got {sorted(after)}"
+    assert before == after, "the render shortcuts changed the DAGs:\n" + "\n".join(differences(before, after))
+
+
+def test_the_benchmarks_plain_floor_plans_the_same_graph_as_our_dag(jaffle_project: Path):
+    """tools/bench/plain_dag.py, the render benchmark's plain-Airflow floor, is a fair comparison
+    only while it builds the graph our per-model DAG has."""
+    from include.blueprint.modes import build_dbt_dag
+    from tools.bench import plain_dag
+
+    ours = build_dbt_dag("render_plain_check", "local")
+    planned = plain_dag.plan(plain_dag.read_manifest(jaffle_project / "target" / "manifest.json"))
+    assert {task.task_id: set(task.upstream) for task in planned} == {
+        task.task_id: task.upstream_task_ids for task in ours.tasks
+    }
