@@ -42,6 +42,7 @@ class LocalAirflow:
         self.env = {**env, **self._service_config(metadata)}
         self.metadata = metadata
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._started: list[float] = []  # time.monotonic() each service (re)started
 
     def _service_config(self, metadata: ConnectionSettings) -> dict[str, str]:
         url = (
@@ -86,19 +87,62 @@ class LocalAirflow:
             migrate_metadata_db(self.env)
             self.service_logs.mkdir(exist_ok=True)
             for service in SERVICES:
-                command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
-                if service == "api-server":
-                    command += ["--port", str(self.port), "--host", "127.0.0.1"]
-                with (self.service_logs / f"{service}.log").open("wb") as log:  # the child keeps its own copy
-                    self._processes.append(
-                        subprocess.Popen(
-                            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                        )
-                    )
+                self._processes.append(self._spawn(service))
+                self._started.append(time.monotonic())
             self._wait_until_healthy(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, service: str) -> subprocess.Popen[bytes]:
+        """Start one service; its log is appended to, so a restarted service keeps its history."""
+        command = [str(AIRFLOW_BIN / "airflow"), *service.split()]
+        if service == "api-server":
+            command += ["--port", str(self.port), "--host", "127.0.0.1"]
+        with (self.service_logs / f"{service}.log").open("ab") as log:  # the child keeps its own copy
+            return subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def exited_services(self) -> dict[str, int]:
+        """Each service whose process has exited, with its exit code."""
+        return {
+            service: process.returncode
+            for service, process in zip(SERVICES, self._processes, strict=True)
+            if process.poll() is not None
+        }
+
+    def supervise(self, heartbeat_timeout: float = 60) -> dict[str, str]:
+        """What a process supervisor does (systemd, Kubernetes, Astro): start again every service
+        that exited, and a scheduler that is alive but stuck, as a liveness probe on its heartbeat
+        would (the Helm chart's `airflow jobs check`): its last heartbeat is older than
+        `heartbeat_timeout` seconds while it has run at least that long. Returns each restarted
+        service with why."""
+        restarted = {service: f"exited with code {code}" for service, code in self.exited_services().items()}
+        index = SERVICES.index("scheduler")
+        if "scheduler" not in restarted and time.monotonic() - self._started[index] > heartbeat_timeout:
+            silent = self._seconds_since_scheduler_heartbeat()
+            if silent is not None and silent > heartbeat_timeout:
+                restarted["scheduler"] = f"no heartbeat for {silent:.0f} s"
+        for service, why in restarted.items():
+            index = SERVICES.index(service)
+            _signal_group(self._processes[index].pid, signal.SIGKILL)  # the process and what it started
+            self._processes[index].wait(timeout=30)
+            with (self.service_logs / f"{service}.log").open("ab") as log:
+                log.write(f"\n--- restarted by the supervisor: {why}\n".encode())
+            self._processes[index] = self._spawn(service)
+            self._started[index] = time.monotonic()
+        return restarted
+
+    def _seconds_since_scheduler_heartbeat(self) -> float | None:
+        """None while the metadata database cannot answer (a probe that cannot ask does not kill)."""
+        import psycopg2
+
+        try:
+            rows = self._query(
+                "select extract(epoch from now() - max(latest_heartbeat)) from job where job_type = 'SchedulerJob'"
+            )
+        except psycopg2.OperationalError:
+            return None
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def stop(self) -> None:
         """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
@@ -115,6 +159,7 @@ class LocalAirflow:
             # The leader is gone; what it started in its group (a task's dbt) must not outlive it.
             _signal_group(process.pid, signal.SIGKILL)
         self._processes.clear()
+        self._started.clear()
 
     def _wait_until_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
