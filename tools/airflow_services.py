@@ -42,7 +42,7 @@ class LocalAirflow:
         self.env = {**env, **self._service_config(metadata)}
         self.metadata = metadata
         self._processes: list[subprocess.Popen[bytes]] = []
-        self._started: list[float] = []  # time.monotonic() each service (re)started
+        self._up_since: dict[str, float] = {}  # service -> time.monotonic() it (re)started
 
     def _service_config(self, metadata: ConnectionSettings) -> dict[str, str]:
         url = (
@@ -88,7 +88,7 @@ class LocalAirflow:
             self.service_logs.mkdir(exist_ok=True)
             for service in SERVICES:
                 self._processes.append(self._spawn(service))
-                self._started.append(time.monotonic())
+                self._up_since[service] = time.monotonic()
             self._wait_until_healthy(timeout)
         except BaseException:
             self.stop()
@@ -117,8 +117,7 @@ class LocalAirflow:
         `heartbeat_timeout` seconds while it has run at least that long. Returns each restarted
         service with why."""
         restarted = {service: f"exited with code {code}" for service, code in self.exited_services().items()}
-        index = SERVICES.index("scheduler")
-        if "scheduler" not in restarted and time.monotonic() - self._started[index] > heartbeat_timeout:
+        if "scheduler" not in restarted and time.monotonic() - self._up_since["scheduler"] > heartbeat_timeout:
             silent = self._seconds_since_scheduler_heartbeat()
             if silent is not None and silent > heartbeat_timeout:
                 restarted["scheduler"] = f"no heartbeat for {silent:.0f} s"
@@ -129,7 +128,7 @@ class LocalAirflow:
             with (self.service_logs / f"{service}.log").open("ab") as log:
                 log.write(f"\n--- restarted by the supervisor: {why}\n".encode())
             self._processes[index] = self._spawn(service)
-            self._started[index] = time.monotonic()
+            self._up_since[service] = time.monotonic()
         return restarted
 
     def _seconds_since_scheduler_heartbeat(self) -> float | None:
@@ -159,7 +158,7 @@ class LocalAirflow:
             # The leader is gone; what it started in its group (a task's dbt) must not outlive it.
             _signal_group(process.pid, signal.SIGKILL)
         self._processes.clear()
-        self._started.clear()
+        self._up_since.clear()
 
     def _wait_until_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
