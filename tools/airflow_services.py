@@ -51,6 +51,7 @@ class LocalAirflow:
         self.metadata = metadata
         self._processes: list[subprocess.Popen[bytes]] = []
         self._started: list[str] = []  # the service name of each process, in the same order
+        self._up_since: dict[str, float] = {}  # service -> time.monotonic() it (re)started
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -101,11 +102,9 @@ class LocalAirflow:
             migrate_metadata_db(self.env)
             self.service_logs.mkdir(exist_ok=True)
             for service, command, env in self._commands():
-                with (self.service_logs / f"{service}.log").open("wb") as log:  # the child keeps its own copy
-                    self._processes.append(
-                        subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                    )
+                self._processes.append(self._spawn(service, command, env))
                 self._started.append(service)
+                self._up_since[service] = time.monotonic()
             self._wait_until_healthy(timeout)
             self._wait_until_workers_ready(timeout)
         except BaseException:
@@ -124,6 +123,56 @@ class LocalAirflow:
             commands.append((CeleryWorkers.service(name), command, self.workers.env(self.env, self.home, name)))
         return commands
 
+    def _spawn(self, service: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start one service; its log is appended to, so a restarted service keeps its history."""
+        with (self.service_logs / f"{service}.log").open("ab") as log:  # the child keeps its own copy
+            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _respawn(self, service: str) -> subprocess.Popen[bytes]:
+        ((command, env),) = [(command, env) for name, command, env in self._commands() if name == service]
+        return self._spawn(service, command, env)
+
+    def exited_services(self) -> dict[str, int]:
+        """Each service whose process has exited, with its exit code."""
+        return {
+            service: process.returncode
+            for service, process in zip(self._started, self._processes, strict=True)
+            if process.poll() is not None
+        }
+
+    def supervise(self, heartbeat_timeout: float = 60) -> dict[str, str]:
+        """What a process supervisor does (systemd, Kubernetes, Astro): start again every service
+        that exited, and a scheduler that is alive but stuck, as a liveness probe on its heartbeat
+        would (the Helm chart's `airflow jobs check`): its last heartbeat is older than
+        `heartbeat_timeout` seconds while it has run at least that long. Returns each restarted
+        service with why."""
+        restarted = {service: f"exited with code {code}" for service, code in self.exited_services().items()}
+        if "scheduler" not in restarted and time.monotonic() - self._up_since["scheduler"] > heartbeat_timeout:
+            silent = self._seconds_since_scheduler_heartbeat()
+            if silent is not None and silent > heartbeat_timeout:
+                restarted["scheduler"] = f"no heartbeat for {silent:.0f} s"
+        for service, why in restarted.items():
+            index = self._started.index(service)
+            _signal_group(self._processes[index].pid, signal.SIGKILL)  # the process and what it started
+            self._processes[index].wait(timeout=30)
+            with (self.service_logs / f"{service}.log").open("ab") as log:
+                log.write(f"\n--- restarted by the supervisor: {why}\n".encode())
+            self._processes[index] = self._respawn(service)
+            self._up_since[service] = time.monotonic()
+        return restarted
+
+    def _seconds_since_scheduler_heartbeat(self) -> float | None:
+        """None while the metadata database cannot answer (a probe that cannot ask does not kill)."""
+        import psycopg2
+
+        try:
+            rows = self._query(
+                "select extract(epoch from now() - max(latest_heartbeat)) from job where job_type = 'SchedulerJob'"
+            )
+        except psycopg2.OperationalError:
+            return None
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def stop(self) -> None:
         """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
         for process in self._processes:
@@ -140,6 +189,7 @@ class LocalAirflow:
             _signal_group(process.pid, signal.SIGKILL)
         self._processes.clear()
         self._started.clear()
+        self._up_since.clear()
         for name in self.workers.names if self.workers is not None else ():
             stop_warm_dbt(CeleryWorkers.tmpdir(self.home, name))  # each worker's own, in its own session
 

@@ -45,6 +45,14 @@ FAILED = ("error", "fail", "runtime error")
 # dbt's statuses in the order the summary counts them; any other status (no-op...) follows.
 COUNTED = {"success": "success", "pass": "pass", "warn": "warn", "error": "error", "fail": "fail", "skipped": "skip"}
 MESSAGE_CHARS = 300
+# What libpq and PostgreSQL say when the server went away under a command (a restart, a failover,
+# the network): no fault of the model, so the summary says so in one line the on-call reads first.
+LOST_CONNECTION = (
+    "server closed the connection unexpectedly", "terminating connection due to administrator command",
+    "the database system is shutting down", "the database system is starting up",
+    "the database system is in recovery mode", "connection refused", "connection already closed",
+    "ssl connection has been closed unexpectedly", "could not receive data from server",
+)  # fmt: skip
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -74,20 +82,47 @@ def summary_lines(results: list[dict[str, Any]], compiled: Mapping[str, str]) ->
     shown = [f"{counts.pop(status, 0)} {label}" for status, label in COUNTED.items()]
     shown += [f"{number} {status}" for status, number in sorted(counts.items())]
     lines = [f"dbt summary: {len(results)} node(s): {', '.join(shown)}"]
+    lost = lost_connection_line(results)
+    if lost:
+        lines.append(lost)
     for result in results:
         if result.get("status") not in FAILED:
             continue
         unique_id = result.get("unique_id", "?")
-        message = _first_line(result.get("message") or "") or "no message"
+        message = _headline(result.get("message") or "") or "no message"
         where = [f"relation {result['relation_name']}"] if result.get("relation_name") else []
         where.append(f"compiled SQL {compiled.get(unique_id, 'not compiled')}")
         lines.append(f"dbt {result['status']}: {unique_id}: {message} ({'; '.join(where)})")
     return lines
 
 
-def _first_line(text: str) -> str:
+def lost_connection_line(results: list[dict[str, Any]]) -> str | None:
+    """One line when nodes failed because the warehouse connection was lost, naming them."""
+    lost, reason = [], ""
+    for result in results:
+        message = _ANSI.sub("", str(result.get("message") or "")).lower()
+        cause = next((text for text in LOST_CONNECTION if text in message), None)
+        if result.get("status") in FAILED and cause:
+            lost.append(str(result.get("unique_id", "?")))
+            reason = reason or cause
+    if not lost:
+        return None
+    return (
+        f"warehouse connection lost ({reason}) in {', '.join(lost)}: the warehouse restarted or the network "
+        "dropped; dbt's open transaction was rolled back, and the task's retry runs it again"
+    )
+
+
+def _headline(text: str) -> str:
+    """dbt's first message line; for "Database Error in model x (path)", which names no cause,
+    the cause on the next line too."""
     lines = [line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
-    return lines[0][:MESSAGE_CHARS] if lines else ""
+    if not lines:
+        return ""
+    headline = lines[0]
+    if headline.startswith(("Database Error in", "Runtime Error in")) and len(lines) > 1:
+        headline = f"{headline}: {lines[1]}"
+    return headline[:MESSAGE_CHARS]
 
 
 def try_path(context: Mapping[str, Any]) -> str:

@@ -79,6 +79,7 @@ def test_both_tries_keep_their_artifacts_and_the_log_ends_with_the_summary(
     assert "dbt summary: 1 node(s): 1 success, 0 pass, 0 warn, 0 error, 0 fail, 0 skip" in output
     assert f"dbt summary: {len(results)} node(s): 0 success, 0 pass, 0 warn, 1 error, 0 fail, 4 skip" in output
     [failure] = [line for line in output.splitlines() if "dbt error: model.jaffle_shop.stg_orders" in line]
-    assert "Database Error in model stg_orders (models/staging/stg_orders.sql)" in failure
+    assert "Database Error in model stg_orders (models/staging/stg_orders.sql): relation " in failure
+    assert 'raw_orders" does not exist' in failure  # the cause, from dbt's second message line
     assert "compiled SQL target/compiled/jaffle_shop/models/staging/stg_orders.sql" in failure
     assert output.index(f"dbt artifacts kept in {location}/{DAG_ID}/{run.name}/{MODEL_TASK}") < output.index(failure)

@@ -146,8 +146,8 @@ def test_the_summary_counts_every_status_and_names_each_failed_node_with_its_com
     failed = ["model.shop.orders", "test.shop.unique_orders_id.1a", "model.shop.gone"]
     assert artifacts.summary_lines(RESULTS, artifacts.compiled_paths(MANIFEST, failed)) == [
         "dbt summary: 7 node(s): 1 success, 1 pass, 1 warn, 1 error, 1 fail, 1 skip, 1 no-op",
-        "dbt error: model.shop.orders: Database Error in model orders (models/orders.sql) "
-        '(relation "db"."s"."orders"; compiled SQL target/compiled/shop/models/orders.sql)',
+        "dbt error: model.shop.orders: Database Error in model orders (models/orders.sql): relation does not "
+        'exist (relation "db"."s"."orders"; compiled SQL target/compiled/shop/models/orders.sql)',
         "dbt fail: test.shop.unique_orders_id.1a: Got 2 results, configured to fail if != 0 "
         "(compiled SQL target/compiled/shop/models/schema.yml/unique_orders_id.sql)",
     ]
@@ -155,6 +155,30 @@ def test_the_summary_counts_every_status_and_names_each_failed_node_with_its_com
     assert artifacts.summary_lines(never_compiled, {})[1:] == [
         "dbt runtime error: model.shop.x: no message (compiled SQL not compiled)"
     ]
+
+
+def test_a_lost_warehouse_connection_is_one_line_before_the_failed_nodes() -> None:
+    # run_results.json's messages after the warehouse restarted under a model and under a test
+    results = [
+        {"unique_id": "model.shop.orders", "status": "error",
+         "message": "Database Error in model orders (models/orders.sql)\n  server closed the connection "
+                    "unexpectedly\n\tThis probably means the server terminated abnormally"},
+        {"unique_id": "test.shop.unique_id.1a", "status": "error",
+         "message": 'Database Error in test unique_id (models/x.yml)\n  connection to server at "127.0.0.1", '
+                    "port 5432 failed: FATAL:  the database system is shutting down"},
+        {"unique_id": "model.shop.customers", "status": "skipped", "message": "the database system is starting up"},
+    ]  # fmt: skip
+    lines = artifacts.summary_lines(results, {})
+    assert lines[1] == (
+        "warehouse connection lost (server closed the connection unexpectedly) in model.shop.orders, "
+        "test.shop.unique_id.1a: the warehouse restarted or the network dropped; dbt's open transaction was "
+        "rolled back, and the task's retry runs it again"
+    )
+    assert lines[2] == (
+        "dbt error: model.shop.orders: Database Error in model orders (models/orders.sql): server closed the "
+        "connection unexpectedly (compiled SQL not compiled)"
+    )
+    assert artifacts.lost_connection_line(RESULTS) is None  # a wrong model is not a lost connection
 
 
 def _run(root: Path, run_id: str, *days_ago: float) -> Path:
@@ -222,8 +246,8 @@ def test_the_callback_keeps_the_try_s_files_and_ends_with_the_summary(
     assert messages[-3:] == [
         f"dbt artifacts kept in {scheme}{tmp_path / 'kept'}/shop_local/manual__2026-11-30T12:00:00+00:00/orders/try_2",
         "dbt summary: 2 node(s): 1 success, 0 pass, 0 warn, 1 error, 0 fail, 0 skip",
-        "dbt error: model.shop.orders: Database Error in model orders (models/orders.sql) "
-        '(relation "db"."s"."orders"; compiled SQL target/compiled/shop/models/orders.sql)',
+        "dbt error: model.shop.orders: Database Error in model orders (models/orders.sql): relation does not "
+        'exist (relation "db"."s"."orders"; compiled SQL target/compiled/shop/models/orders.sql)',
     ]
 
 
