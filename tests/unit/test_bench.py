@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
 from tools.bench import common, scheduler
 from tools.bench.common import BenchError, Summary
@@ -250,19 +252,40 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
         "dbt_build_seeds", "dbt_build_staging", "dbt_build_marts"
     ]  # fmt: skip
     assert {task.env["WARM_DBT_WARM_UP"] for task in levers["lever_local_no_warm_up"].tasks} == {"0"}
-    assert set(levers["FLOORS"]) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("floor_")}
+    assert set(scheduler.FLOORS) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("floor_")}
 
 
-def test_floor_dags_copy_the_shipped_task_graph_with_tasks_that_do_nothing(jaffle_project: Path) -> None:
+def test_floor_dags_copy_the_shipped_task_graph_with_tasks_that_do_nothing(
+    jaffle_project: Path, tmp_path: Path
+) -> None:
     import runpy
+    import shutil
+    import subprocess
+    import sys
 
     from airflow.providers.standard.operators.python import PythonOperator
 
-    levers = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "lever_dags.py"))
-    for floor_id, (mode, shipped_id) in levers["FLOORS"].items():
-        shipped, floor = levers["shipped"][mode][shipped_id], levers[floor_id]
-        graph = {task.task_id: task.upstream_task_ids for task in shipped.tasks}
-        assert {task.task_id: task.upstream_task_ids for task in floor.tasks} == graph, floor_id
+    from include.blueprint.pipelines import declared_dags
+
+    graphs = scheduler.floor_graphs(dict(os.environ))
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(REPO_ROOT / "tools" / "bench" / "floor_dags.py", folder / "floors.py")
+    (folder / "floor_graphs.json").write_text(json.dumps(graphs))
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        "print(sorted(m for m in sys.modules if m.startswith(('cosmos.operators', 'cosmos.converter', 'include'))))"
+    )
+    imported = subprocess.run([sys.executable, "-c", probe, str(folder / "floors.py")], capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert imported.stdout.strip() == "[]", "a floor DAG file must parse as plain Airflow"
+    floors = runpy.run_path(str(folder / "floors.py"))
+    config = load_settings({**os.environ, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local, watcher]"})
+    for floor_id, (mode, shipped_id) in scheduler.FLOORS.items():
+        shipped, floor = declared_dags(mode, config)[shipped_id], floors[floor_id]
+        assert {task.task_id: task.upstream_task_ids for task in floor.tasks} == {
+            task.task_id: task.upstream_task_ids for task in shipped.tasks
+        }, floor_id
         assert all(type(task) is PythonOperator and task.python_callable() is None for task in floor.tasks)
 
 

@@ -325,13 +325,35 @@ def prepare_project(scale: int, models: int | None) -> tuple[list[str], dict[str
     return [], expected_marts(scale=scale)
 
 
-def bench_dags_folder() -> Path:
-    """The shipped DAG files and the lever DAGs, in a folder of the benchmark's own."""
+# floor DAG id -> (mode, the shipped DAG whose task graph it copies)
+FLOORS = {
+    "floor_local": ("local", "jaffle_shop_local"),
+    "floor_watcher": ("watcher", "jaffle_shop_watcher"),
+    "floor_single_task": ("local", "jaffle_shop_local_single_task"),
+}
+
+
+def floor_graphs(env: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+    """Each floor's task graph (task id -> upstream ids), from the shipped DAGs the services build."""
+    from include.blueprint.pipelines import declared_dags
+
+    config = load_settings({**env, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local, watcher]"})
+    shipped = {mode: declared_dags(mode, config) for mode in {mode for mode, _ in FLOORS.values()}}
+    return {
+        floor: {task.task_id: sorted(task.upstream_task_ids) for task in shipped[mode][dag_id].tasks}
+        for floor, (mode, dag_id) in FLOORS.items()
+    }
+
+
+def bench_dags_folder(env: dict[str, str]) -> Path:
+    """The shipped DAG files, the lever DAGs and the floors, in a folder of the benchmark's own."""
     folder = HOME / "dags"
     folder.mkdir(parents=True)
     for name in SHIPPED_DAG_FILES:
         shutil.copy(DAGS_DIR / name, folder / name)
     shutil.copy(Path(__file__).with_name("lever_dags.py"), folder / "jaffle_shop_levers.py")
+    shutil.copy(Path(__file__).with_name("floor_dags.py"), folder / "jaffle_shop_floors.py")
+    (folder / "floor_graphs.json").write_text(json.dumps(floor_graphs(env), indent=1))
     return folder
 
 
@@ -342,9 +364,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     variants = common.select_variants(args.dags, VARIANTS, other)
     project_settings, expected = prepare_project(args.scale, args.models)
     shutil.rmtree(HOME, ignore_errors=True)  # fresh logs, and the metadata database is new
-    dags_folder = args.dags_folder or bench_dags_folder()
     with common.throwaway_postgres() as server:
-        env = service_env(server.settings(), dags_folder, [*project_settings, *args.env])
+        env = service_env(server.settings(), args.dags_folder, [*project_settings, *args.env])
+        if not args.dags_folder:
+            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(bench_dags_folder(env).resolve())
         schema = load_settings(env).project("jaffle_shop").target_schema
         airflow = LocalAirflow(HOME, env, server.database("airflow_bench"))
         try:
