@@ -108,6 +108,18 @@ def warm_dbt_processes(tmpdir: Path) -> list[psutil.Process]:
     return found
 
 
+def warm_dbt_commands(tmpdir: Path) -> list[psutil.Process]:
+    """The dbt commands a worker's warm dbt server runs: its forks, which keep its command line
+    (its other children, such as multiprocessing's resource tracker, live as long as it does)."""
+    processes = warm_dbt_processes(tmpdir)
+    servers = [p for p in processes if p.ppid() not in {other.pid for other in processes}]
+    commands = []
+    for server in servers:
+        with contextlib.suppress(psutil.Error):
+            commands += [child for child in server.children(recursive=True) if child.cmdline() == server.cmdline()]
+    return commands
+
+
 def stop_warm_dbt(tmpdir: Path, timeout: float = 15) -> None:
     """Stop a worker's warm dbt server (it outlives its tasks by design, until idle for 10 minutes)."""
     processes = warm_dbt_processes(tmpdir)

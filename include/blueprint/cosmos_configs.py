@@ -12,7 +12,7 @@ from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, Render
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from include.blueprint import cosmos_levers
+from include.blueprint import cosmos_levers, cosmos_order
 from include.blueprint.dag_specs import DagSpec
 from include.blueprint.manifest import PACKAGE_FILES, require_fresh_manifest
 from include.blueprint.names import runtime_name
@@ -22,6 +22,19 @@ from include.blueprint.settings import Settings
 # in-process) wrongly believes dbt is importable here whenever Cosmos itself is.
 DBT_INVOCATION = InvocationMode.SUBPROCESS
 cosmos_levers.install()
+cosmos_order.install()
+
+
+def partial_parse_cache(spec: DagSpec) -> Path | None:
+    """The DAG's folder in Cosmos's cache, where its tasks hand dbt's partial parse to each other.
+    Cosmos gives one to the tasks of a DbtDag; our own `dbt build` tasks (layer, single task) get
+    the same, or each of their runs would parse the project from scratch."""
+    from cosmos import cache
+    from cosmos import settings as cosmos_settings
+
+    if not cosmos_settings.enable_cache:
+        return None
+    return cache._obtain_cache_dir_path(cache_identifier=spec.dag_id.replace(".", "___"))
 
 
 def project_config(spec: DagSpec, in_container: bool = False) -> ProjectConfig:

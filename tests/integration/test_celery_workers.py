@@ -11,6 +11,7 @@ missed task heartbeats, the retry runs on the surviving worker, and no dbt comma
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -18,12 +19,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
 from tools.airflow_services import LocalAirflow, RunResult
-from tools.celery_workers import CeleryWorkers, project_per_dag, warm_dbt_processes
+from tools.celery_workers import CeleryWorkers, project_per_dag, warm_dbt_commands, warm_dbt_processes
 from tools.local_env import airflow_env
 from tools.manifest import parse_project
 from tools.postgres import ConnectionSettings, LocalPostgres
@@ -146,9 +148,23 @@ def test_four_dags_at_once_on_two_workers(celery: LocalAirflow, postgres: Connec
 
 def _probe_queries(postgres: ConnectionSettings) -> list[tuple]:
     return postgres.query(
-        "select pid from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
+        "select pid, client_port from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
         "%lost_worker_probe%pg_sleep%",
     )
+
+
+def _workers_running_the_probe(celery: LocalAirflow, postgres: ConnectionSettings) -> list[str]:
+    """The workers whose warm dbt holds the probe's database connection. Matching the client port
+    is exact; counting a worker's dbt processes is not (a server may hold a short-lived child)."""
+    ports = {port for _, port in _probe_queries(postgres)}
+    running = []
+    for name in WORKERS:
+        for process in warm_dbt_processes(CeleryWorkers.tmpdir(celery.home, name)):
+            with contextlib.suppress(psutil.Error):
+                if any(c.laddr and c.laddr.port in ports for c in process.net_connections(kind="tcp")):
+                    running.append(name)
+                    break
+    return running
 
 
 def _wait_for(condition, timeout: float, message: str) -> float:
@@ -173,7 +189,7 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
     )
 
     # The worker whose warm dbt runs the command is lost, as a machine would be.
-    busy = [name for name in WORKERS if len(warm_dbt_processes(CeleryWorkers.tmpdir(celery.home, name))) > 1]
+    busy = _workers_running_the_probe(celery, postgres)
     assert len(busy) == 1, f"expected one worker running the probe, found {busy}"
     lost, survivor = busy[0], next(name for name in WORKERS if name != busy[0])
     celery.lose_worker(lost)
@@ -183,8 +199,8 @@ def test_a_lost_worker_is_detected_and_its_task_retried_on_the_other(
     _wait_for(lambda: not _probe_queries(postgres), 60, lambda: "the probe's query outlived its lost worker")
     lost_tmp = CeleryWorkers.tmpdir(celery.home, lost)
     _wait_for(
-        lambda: len(warm_dbt_processes(lost_tmp)) <= 1, 30,
-        lambda: f"dbt still runs for the lost worker: {[p.cmdline() for p in warm_dbt_processes(lost_tmp)]}",
+        lambda: not warm_dbt_commands(lost_tmp), 30,
+        lambda: f"dbt still runs for the lost worker: {[p.cmdline() for p in warm_dbt_commands(lost_tmp)]}",
     )  # fmt: skip
 
     run = celery.wait(dag_id, run_id, timeout=300)

@@ -35,4 +35,5 @@ def build_operator(spec: DagSpec) -> tuple[type, dict[str, Any]]:
         "env": environment,
         "invocation_mode": cosmos_configs.DBT_INVOCATION,
         "install_deps": cosmos_configs.needs_dbt_deps(spec.project_dir),
+        "cache_dir": cosmos_configs.partial_parse_cache(spec),
     }
