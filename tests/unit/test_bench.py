@@ -10,7 +10,7 @@ import pytest
 
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
-from tools.bench import common, scheduler
+from tools.bench import common, scheduler, task_breakdown
 from tools.bench.common import BenchError, Summary
 from tools.bench.run import BASELINE, DagVariant, failure_reason, ratios_to_baseline, select_variants
 
@@ -166,15 +166,15 @@ def test_dbt_timing_splits_a_task_log_into_dbt_phases() -> None:
         ("05.000", "Command exited with return code 0"),
         ("06.000", "::endgroup::"),
     )
-    assert scheduler.dbt_timing(log) == {
+    assert task_breakdown.dbt_timing(log) == {
         "before_dbt": 0.5, "dbt_startup": 2.0, "dbt_parse": 1.5, "dbt_nodes": 0.3,
         "dbt_exit": 0.7, "after_dbt": 1.0, "dbt_total": 4.5, "full_parse": True,
     }  # fmt: skip
 
 
 def test_dbt_timing_is_empty_for_a_task_that_ran_no_dbt() -> None:
-    assert scheduler.dbt_timing(_log(("00.000", "Found 5 models"), ("01.000", "poke"))) == {}
-    assert scheduler.dbt_timing("") == {}
+    assert task_breakdown.dbt_timing(_log(("00.000", "Found 5 models"), ("01.000", "poke"))) == {}
+    assert task_breakdown.dbt_timing("") == {}
 
 
 def test_busy_seconds_is_the_length_of_the_union_of_intervals() -> None:
@@ -188,13 +188,13 @@ def test_breakdown_leaves_out_the_queue_latency_of_deferred_tasks_and_sums_phase
         # a deferred task is queued again when its trigger fires, after it first started
         {"task_id": "b", "queued_dttm": 9.0, "start_date": 1.0, "end_date": 10.0},
     ]
-    result = scheduler.breakdown(tasks, seconds=12.0)
+    result = task_breakdown.breakdown(tasks, seconds=12.0)
     assert [row.get("queued_to_start") for row in result["tasks"]] == [0.5, None]
     assert result["totals"] == {
         "run": 12.0, "no_task_running": 2.5, "dbt_full_parses": 0,
         "sum_queued_to_start": 0.5, "sum_duration": 13.0, "sum_dbt_total": 3.0,
     }  # fmt: skip
-    assert "no task running for 2.5 s of 12.0 s" in scheduler.format_breakdown(result)
+    assert "no task running for 2.5 s of 12.0 s" in task_breakdown.format_breakdown(result)
 
 
 def test_targets_are_measured_against_the_single_task_plus_the_dags_floor() -> None:
