@@ -53,7 +53,8 @@ def airflow_env(airflow_home: Path, settings: Settings, database: ConnectionSett
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__COSMOS__CACHE_DIR": str(airflow_home / "cosmos-cache"),
-            "PYTHONPATH": str(REPO_ROOT),
+            # config/ holds airflow_local_settings.py, found in $AIRFLOW_HOME/config in the image.
+            "PYTHONPATH": os.pathsep.join((str(REPO_ROOT), str(REPO_ROOT / "config"))),
             "PATH": f"{AIRFLOW_BIN}{os.pathsep}{env.get('PATH', '')}",
         }
     )

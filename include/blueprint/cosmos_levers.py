@@ -42,9 +42,10 @@ def install() -> None:
         return
     from cosmos.operators.local import DbtLocalBaseOperator
 
-    original = DbtLocalBaseOperator.calculate_openlineage_events_completes
-    if getattr(original, MARK, False):
-        return
+    installed = DbtLocalBaseOperator.calculate_openlineage_events_completes
+    # A re-imported copy of this module (a task after the worker preloaded Cosmos) wraps Cosmos's
+    # own method again, never an earlier wrapper.
+    original = installed.__wrapped__ if getattr(installed, MARK, False) else installed
 
     @functools.wraps(original)
     def only_when_emitted(self: Any, *args: Any, **kwargs: Any) -> bool:

@@ -31,12 +31,11 @@ def nodes_in_manifest_order(nodes: dict[str, Any], subset_ids: set[str]) -> dict
 
 
 def install() -> None:
-    """Make Cosmos's selection keep the manifest's order (idempotent)."""
+    """Make Cosmos's selection keep the manifest's order (idempotent; a re-imported copy of this
+    module installs its own code, as a task does after the worker preloaded Cosmos)."""
     if not applies():
         return
     from cosmos.dbt import selector
 
-    if getattr(selector.get_nodes_from_subset, MARK, False):
-        return
     setattr(nodes_in_manifest_order, MARK, True)
     selector.get_nodes_from_subset = nodes_in_manifest_order

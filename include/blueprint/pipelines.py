@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, get_parsing_context
 
 from include.blueprint import assets, lineage
 from include.blueprint.artifact_settings import environment_problems
@@ -40,6 +40,9 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     lineage_problems = lineage.environment_problems(config.lineage)
     if lineage_problems:
         raise BlueprintConfigError(problem_list("dbt lineage cannot be emitted", lineage_problems))
+    task_dag = _dag_of_this_task(ours)
+    if task_dag is not None:
+        return _build_for_task(task_dag)
     dags: dict[str, DAG] = {}
     problems: list[str] = []
     built: dict[str, set[str]] = {}
@@ -60,6 +63,30 @@ def declared_dags(mode: str, config: Settings | None = None) -> dict[str, DAG]:
     problems += _unbuilt_schedules(ours, every_spec, built)
     if problems:
         raise_problems(list(dict.fromkeys(problems)))
+    return dags
+
+
+def _dag_of_this_task(ours: list[DagSpec]) -> DagSpec | None:
+    """In a task's process, the declaration of the DAG it runs (Airflow sets its parsing context
+    before the task parses its DAG file); None when every DAG of the file is wanted."""
+    dag_id = get_parsing_context().dag_id
+    return next((spec for spec in ours if spec.dag_id == dag_id), None)
+
+
+def _build_for_task(spec: DagSpec) -> dict[str, DAG]:
+    """Only the DAG a task runs: building the file's other DAGs would cost every task their
+    render. The checks across DAGs ran when the DAG processor parsed this file; those that concern
+    this DAG alone (the machine, a stale manifest, its selection) run here too."""
+    from include.blueprint.modes import build_dag
+
+    try:
+        built = {spec.dag_id: built_by(spec)}
+        problems = _empty_selections([spec], built)
+        dags = {} if problems else {spec.dag_id: build_dag(spec)}
+    except (BlueprintConfigError, ManifestNotReady) as error:
+        problems, dags = [f"{spec.where} ({spec.dag_id}): {_one_line(error)}"], {}
+    if problems:
+        raise_problems(problems)
     return dags
 
 

@@ -45,3 +45,23 @@ def test_the_benchmarks_plain_floor_plans_the_same_graph_as_our_dag(jaffle_proje
     assert {task.task_id: set(task.upstream) for task in planned} == {
         task.task_id: task.upstream_task_ids for task in ours.tasks
     }
+
+
+def test_a_task_builds_only_its_own_dag_and_builds_it_unchanged(tmp_path: Path):
+    """A task's process parses its DAG file with Airflow's parsing context set to its DAG: only that
+    DAG of the file is built (include/blueprint/pipelines.py), exactly as the DAG processor builds it."""
+    env = {"BLUEPRINT_ENV": "all-modes"}
+    specs = dag_specs(load_settings({**os.environ, **env}))
+    by_mode: dict[str, list[str]] = {}
+    for spec in specs:
+        by_mode.setdefault(spec.mode, []).append(spec.dag_id)
+    mode, dag_ids = max(by_mode.items(), key=lambda item: len(item[1]))
+    assert len(dag_ids) > 1, f"no mode declares two DAGs, so nothing shows that the others are skipped: {by_mode}"
+    full = dump(tmp_path / "full.json", True, "--dags-folder", "dags", env=env)
+    context = {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": dag_ids[0]}
+    in_task = dump(tmp_path / "task.json", True, "--dags-folder", "dags", env=context)
+    assert in_task[dag_ids[0]] == full[dag_ids[0]], "\n".join(differences(full[dag_ids[0]], in_task[dag_ids[0]]))
+    assert not set(dag_ids[1:]) & in_task.keys(), f"the task's process built the other {mode} DAGs too"
+    others = {dag_id for dag_id, specs_mode in ((s.dag_id, s.mode) for s in specs) if specs_mode != mode}
+    assert others, f"every DAG is declared in {mode}: nothing shows that the other files are unaffected"
+    assert others <= in_task.keys(), "the other DAG files must still build all their DAGs"

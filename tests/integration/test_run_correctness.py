@@ -1,6 +1,7 @@
-"""Speed does not cost correctness, under a real scheduler (LocalAirflow) with the shipped defaults:
-a failing model fails its own task and only what depends on it, and rerunning just that task after
-the fix completes the run; a second run of a DAG waits for the first instead of overlapping it."""
+"""Speed does not cost correctness, under a real scheduler (LocalAirflow) with the shipped defaults
+(the task preload among them): a failing model fails its own task and only what depends on it, and
+rerunning just that task after the fix completes the run; a second run of a DAG waits for the first
+instead of overlapping it."""
 
 from __future__ import annotations
 
@@ -79,8 +80,12 @@ def test_a_failing_model_fails_only_its_task_and_reruns_alone(
         _set_orders_broken(project_copy, broken=False)
         assert airflow.clear("jaffle_shop_local", run.run_id, ["orders_model_build"]) == sorted(_not_successful(run))
         run = airflow.wait("jaffle_shop_local", run.run_id)
+        scheduler_log = (airflow.service_logs / "scheduler.log").read_text()
     assert run.state == "success", _report(airflow, run)
     assert actual_marts(postgres, "e2e_rerun") == expected_marts(scale=1)
+    # These tasks were forked from a scheduler that had imported what they import (task_preload.py).
+    assert "blueprint task preload: " in scheduler_log
+    assert "preload skipped" not in scheduler_log
 
 
 def test_watcher_shows_a_failing_model_as_its_task_and_reruns_it_alone(

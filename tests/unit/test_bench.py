@@ -239,9 +239,14 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
     import runpy
 
     from include.blueprint.cosmos_configs import WARM_DBT
+    from include.blueprint.pipelines import declared_dags
 
     levers = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "lever_dags.py"))
-    assert set(levers["LEVERS"]) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("lever_")}
+    no_preload = runpy.run_path(str(REPO_ROOT / "tools" / "bench" / "no_preload_dags.py"))["lever_local_no_preload"]
+    lever_variants = {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("lever_")}
+    assert {*levers["LEVERS"], no_preload.dag_id} == lever_variants
+    shipped = declared_dags("local", load_settings({**os.environ, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local]"}))
+    assert sorted(no_preload.task_dict) == sorted(shipped["jaffle_shop_local"].task_dict)
     cosmos_defaults = levers["lever_local_cosmos_defaults"]
     assert len(cosmos_defaults.tasks) == 16  # per node
     assert all(task.dbt_executable_path.endswith(".venvs/dbt/bin/dbt") for task in cosmos_defaults.tasks)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from airflow.sdk import get_parsing_context
+
 from include.blueprint.modes import build_dbt_dag, build_single_task_dag
 from include.blueprint.settings import load_settings
 
@@ -26,7 +28,10 @@ LEVERS = {
 }
 BENCH_MODES = {**os.environ, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local, watcher]"}
 
+# A task builds only its own DAG, as the shipped DAG files do (Airflow's parsing context).
+TASK_DAG = get_parsing_context().dag_id
 for dag_id, (builder, mode, overrides) in LEVERS.items():
-    globals()[dag_id] = builder(dag_id, mode, load_settings({**BENCH_MODES, **overrides}))
-for task in globals()["lever_local_no_warm_up"].tasks:
+    if TASK_DAG in (None, dag_id):
+        globals()[dag_id] = builder(dag_id, mode, load_settings({**BENCH_MODES, **overrides}))
+for task in getattr(globals().get("lever_local_no_warm_up"), "tasks", ()):
     task.env = {**(task.env or {}), "WARM_DBT_WARM_UP": "0"}

@@ -59,6 +59,9 @@ VARIANTS = (
     DagVariant(
         "lever_local_no_warm_up", "shipped local DAG, its dbt server not warmed up (dbt's first-use work per task)"
     ),
+    DagVariant(
+        "lever_local_no_preload", "shipped local DAG, its tasks importing Cosmos themselves (no preload in the worker)"
+    ),
     DagVariant("floor_local", "floor: jaffle_shop_local's task graph, every task doing nothing"),
     DagVariant("floor_watcher", "floor: jaffle_shop_watcher's task graph, every task doing nothing"),
     DagVariant("floor_single_task", "floor: one task doing nothing"),
@@ -253,6 +256,7 @@ def bench_dags_folder(env: dict[str, str]) -> Path:
         shutil.copy(DAGS_DIR / name, folder / name)
     shutil.copy(Path(__file__).with_name("lever_dags.py"), folder / "jaffle_shop_levers.py")
     shutil.copy(Path(__file__).with_name("floor_dags.py"), folder / "jaffle_shop_floors.py")
+    shutil.copy(Path(__file__).with_name("no_preload_dags.py"), folder / "jaffle_shop_no_preload.py")
     (folder / "floor_graphs.json").write_text(json.dumps(floor_graphs(env), indent=1))
     return folder
 
