@@ -5,6 +5,7 @@ never holds a caller's credentials."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -192,3 +193,47 @@ def test_a_missing_real_dbt_is_named(jaffle_project: Path, warm_env: dict[str, s
     result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT_EXECUTABLE": "/nowhere/dbt"}, "ls", target=tmp_path)
     assert result.returncode == 1
     assert "WARM_DBT_EXECUTABLE must name the real dbt executable (got '/nowhere/dbt')" in result.stderr
+
+
+RUNNING_SLEEPY = "select 1 from pg_stat_activity where query like '%pg_sleep(3)%' and pid <> pg_backend_pid()"
+
+
+def _sleepy_project(folder: Path, jaffle_project: Path) -> Path:
+    """A one-model project whose model runs long enough to look at target/ while it runs."""
+    (folder / "models").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text("name: sleepy\nversion: '1.0'\nprofile: jaffle_shop\n")
+    (folder / "models" / "sleepy.sql").write_text(
+        "{{ config(materialized='table') }}\nselect pg_sleep(3)::text as slept\n"
+    )
+    return folder
+
+
+def _manifest_while_the_model_runs(
+    jaffle_project: Path, project: Path, postgres: ConnectionSettings, env: dict[str, str], target: Path
+) -> tuple[bool, dict]:
+    command = [str(WARM_DBT), "build", "--project-dir", str(project), "--profiles-dir", str(jaffle_project)]
+    command += ["--target-path", str(target), "--log-path", str(target)]
+    with subprocess.Popen(command, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as dbt:
+        deadline = time.monotonic() + 120
+        while not postgres.query(RUNNING_SLEEPY):
+            if dbt.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the model never ran:\n{dbt.communicate(timeout=60)[0].decode()[-3000:]}")
+            time.sleep(0.05)
+        written_before_the_end = (target / "manifest.json").exists()
+        output = dbt.communicate(timeout=120)[0].decode()
+    assert dbt.returncode == 0, output[-3000:]
+    return written_before_the_end, json.loads((target / "manifest.json").read_text())
+
+
+def test_a_build_writes_its_manifest_once_at_the_end(
+    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = _sleepy_project(tmp_path / "sleepy", jaffle_project)
+    early, manifest = _manifest_while_the_model_runs(jaffle_project, project, postgres, warm_env, tmp_path / "once")
+    off = {**warm_env, "WARM_DBT_WRITE_ONCE": "0"}
+    early_off, manifest_off = _manifest_while_the_model_runs(jaffle_project, project, postgres, off, tmp_path / "twice")
+    assert (early, early_off) == (False, True), "dbt's manifest write after parsing is skipped only when on"
+    # The manifest a task leaves is dbt's own end-of-command one, with the SQL that ran.
+    node = "model.sleepy.sleepy"
+    assert "pg_sleep(3)" in manifest["nodes"][node]["compiled_code"]
+    assert manifest["nodes"].keys() == manifest_off["nodes"].keys()

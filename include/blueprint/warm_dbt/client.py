@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().with_name("server.py")
-SERVER_CODE = (SERVER, SERVER.with_name("warm_up.py"))
+SERVER_CODE = (SERVER, SERVER.with_name("warm_up.py"), SERVER.with_name("manifest_writes.py"))
 HEADER = struct.Struct("!I")
 START_TIMEOUT_SECONDS = 60.0
 # The server gets only these from the first caller's environment: never its credentials.

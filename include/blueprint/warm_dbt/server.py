@@ -99,6 +99,9 @@ def run_command(request: dict, fds: list[int], connection: socket.socket) -> int
     sys.argv = ["dbt", *request["args"]]
     cancel_when_caller_leaves(connection)
     from dbt.cli.main import dbtRunner
+    from manifest_writes import write_manifest_once  # next to this file, which runs as a script
+
+    write_manifest_once()
 
     try:
         result = dbtRunner().invoke(request["args"])
