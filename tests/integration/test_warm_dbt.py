@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -235,6 +236,8 @@ def test_a_second_command_on_an_unchanged_project_uses_the_cached_manifest(
     assert "jaffle_shop.cache_probe" in second.stdout
     assert second.stdout.splitlines()[-6:] == first.stdout.splitlines()[-6:]
     assert _server_log(temp).count(f"manifest cache: hit {name}") == 1, _server_log(temp)[-2000:]
+    (frozen,) = re.findall(rf"manifest cache: loaded {name} .* (\d+) objects frozen", _server_log(temp))
+    assert int(frozen) > 10_000  # dbt and the manifest: a fork's garbage collector leaves them alone
     (server,) = _server_pids(temp)  # loading the manifest left the server single-threaded
     assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1
 

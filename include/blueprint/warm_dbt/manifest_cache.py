@@ -9,6 +9,11 @@ bytes dbt has just read matches. Identical bytes give an identical object, so ev
 next is unchanged: `is_partial_parsable` (version, vars, profile, project hashes, env vars) and the
 file-hash comparison still run, and an edited model is re-parsed as before.
 
+The server also freezes its objects (gc.freeze) before it serves and after each load: a fork's
+garbage collector would otherwise traverse every inherited object, the cached manifests and dbt
+itself, writing to each one's header and so copying its page (measured in a fork at 300 models:
+0.3 s of CPU per command; cache and freeze together took a warm `dbt ls` from 0.80 to 0.39 s CPU).
+
 How the server learns which msgpack to load: a fork that misses writes the bytes it read to the
 server's private spool folder (the task's own copy may be deleted when the task ends) and wakes
 the server through a pipe; the server loads one spooled file at a time between connections, so a
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import os
 import shutil
@@ -64,6 +70,7 @@ def start(socket_path: str) -> int | None:
     for fd in (_wake_read, _wake_write):
         # Forks must never block on a full pipe, nor the server on an empty one.
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    _freeze()  # dbt as imported and warmed up: forks' collections leave it alone
     return _wake_read
 
 
@@ -92,11 +99,32 @@ def load_one() -> None:
     manifest = _deserialise(data)
     if manifest is None:
         return
-    _cache[digest] = manifest
-    while len(_cache) > ENTRIES:
-        _cache.popitem(last=False)  # the oldest loaded; forks already running keep their own copy
+    _keep(digest, manifest)
     seconds = time.monotonic() - started
-    print(f"{LOG_PREFIX}: loaded {digest[:12]} ({len(data)} bytes) in {seconds:.2f} s", file=sys.stderr, flush=True)
+    print(
+        f"{LOG_PREFIX}: loaded {digest[:12]} ({len(data)} bytes) in {seconds:.2f} s; {gc.get_freeze_count()} objects"
+        " frozen",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _keep(digest: str, manifest: object) -> None:
+    """Cache the manifest, evicting the oldest loaded, and freeze it for the forks."""
+    _cache[digest] = manifest
+    if len(_cache) > ENTRIES:
+        while len(_cache) > ENTRIES:
+            _cache.popitem(last=False)  # forks already running keep their own copy
+        # Frozen objects are never collected: what an evicted manifest leaves in reference
+        # cycles must be collectable again before everything is frozen anew.
+        gc.unfreeze()
+    _freeze()
+
+
+def _freeze() -> None:
+    """Collect first (only what is not frozen yet, so it is quick): garbage frozen stays for good."""
+    gc.collect()
+    gc.freeze()
 
 
 def _drain_wake_ups() -> None:
