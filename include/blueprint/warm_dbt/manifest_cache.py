@@ -27,7 +27,7 @@ notice a change); the spool lies in the user's private socket folder and each fi
 once read. A new msgpack costs the server one deserialisation (0.15 s at 300 models, 0.45 s at
 1,000), during which a new connection waits.
 
-WARM_DBT_MANIFEST_CACHE=0 turns this off (forks then deserialise as plain dbt does).
+WARM_DBT_MANIFEST_CACHE=0 turns this off (forks then deserialise as plain dbt does; nothing is frozen).
 Standard library and dbt only: this runs in dbt's venv next to server.py.
 """
 
@@ -45,7 +45,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 ENABLED = os.environ.get("WARM_DBT_MANIFEST_CACHE", "1") != "0"
-# A worker serves one or a few projects; each entry is ~15 MB at 300 models, ~30 MB at 1,000.
+# A worker serves one or a few projects; an entry at 1,000 models grew the server by ~30 MB (max RSS).
 ENTRIES = 4
 # What a fork writes to the server's log: one line per command (hit or miss), for operators and tests.
 LOG_PREFIX = "warm dbt: manifest cache"
