@@ -5,8 +5,11 @@ never holds a caller's credentials."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -237,3 +240,90 @@ def test_a_build_writes_its_manifest_once_at_the_end(
     node = "model.sleepy.sleepy"
     assert "pg_sleep(3)" in manifest["nodes"][node]["compiled_code"]
     assert manifest["nodes"].keys() == manifest_off["nodes"].keys()
+
+
+# The manifest cache (manifest_cache.py): the server keeps dbt's partial-parse manifest
+# deserialised, and a fork uses it only for the very bytes it was loaded from.
+def _project_copy(jaffle_project: Path, folder: Path) -> Path:
+    """jaffle_shop with one model of its own, which the tests edit (never the shared project)."""
+    project = folder / "jaffle_shop"
+    shutil.copytree(jaffle_project, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "models" / "cache_probe.sql").write_text("{{ config(materialized='table') }}\nselect 1 as answer\n")
+    return project
+
+
+def _server_log(temp: Path) -> str:
+    (log,) = (temp / f"warm-dbt-{os.getuid()}").glob("*.log")
+    return log.read_text()
+
+
+def _cached_manifest(temp: Path, target: Path) -> str:
+    """Wait until the server has loaded the msgpack now in `target`; the name the log gives it."""
+    name = hashlib.sha256((target / "partial_parse.msgpack").read_bytes()).hexdigest()[:12]
+    deadline = time.monotonic() + 60
+    while f"manifest cache: loaded {name}" not in _server_log(temp):
+        assert time.monotonic() < deadline, _server_log(temp)[-2000:]
+        time.sleep(0.2)
+    return name
+
+
+def test_a_second_command_on_an_unchanged_project_uses_the_cached_manifest(
+    jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    project, target, temp = _project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
+    parsed = _dbt(WARM_DBT, project, warm_env, "parse", target=target)  # writes the msgpack: no cache yet
+    assert parsed.returncode == 0, parsed.stdout[-3000:]
+    first = _dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
+    name = _cached_manifest(temp, target)
+    assert _server_log(temp).count(f"manifest cache: miss {name}") == 1
+    second = _dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
+    assert first.returncode == second.returncode == 0
+    assert "jaffle_shop.cache_probe" in second.stdout
+    assert second.stdout.splitlines()[-6:] == first.stdout.splitlines()[-6:]
+    assert _server_log(temp).count(f"manifest cache: hit {name}") == 1, _server_log(temp)[-2000:]
+    (frozen,) = re.findall(rf"manifest cache: loaded {name} .* (\d+) objects frozen", _server_log(temp))
+    assert int(frozen) > 10_000  # dbt and the manifest: a fork's garbage collector leaves them alone
+    (server,) = _server_pids(temp)  # loading the manifest left the server single-threaded
+    assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1
+
+
+@pytest.mark.parametrize("cache", ["1", "0"])
+def test_an_edited_model_runs_its_new_sql_with_the_cache_warm(
+    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path, cache: str
+) -> None:
+    schema = f"warm_dbt_cache_{cache}"
+    env = {**warm_env, "POSTGRES_SCHEMA": schema, "WARM_DBT_MANIFEST_CACHE": cache}
+    project, target, temp = _project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
+    for _ in range(2):  # the first run parses in full and writes the msgpack; the second reads it
+        ran = _dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    name = _cached_manifest(temp, target) if cache == "1" else None
+    (project / "models" / "cache_probe.sql").write_text("{{ config(materialized='table') }}\nselect 2 as answer\n")
+    edited = _dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
+    assert edited.returncode == 0, edited.stdout[-3000:] + edited.stderr[-2000:]
+    assert postgres.query(f"select answer from {schema}.cache_probe") == [(2,)]
+    if name is None:
+        assert "manifest cache" not in _server_log(temp)
+    else:  # the edited run started from the cached manifest, and dbt's file hashes found the edit
+        assert _server_log(temp).count(f"manifest cache: hit {name}") == 1, _server_log(temp)[-2000:]
+
+
+def test_commands_list_the_same_nodes_with_the_cache_on_and_off(
+    jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
+) -> None:
+    project, temp, listed, logs = _project_copy(jaffle_project, tmp_path), Path(warm_env["TMPDIR"]), {}, {}
+    for cache in ("1", "0"):  # each its own server (the switch is part of the socket's name), and log
+        env, target = {**warm_env, "WARM_DBT_MANIFEST_CACHE": cache}, tmp_path / f"target-{cache}"
+        assert _dbt(WARM_DBT, project, env, "parse", target=target).returncode == 0
+        for run in range(3):  # on: a miss, then (the manifest loaded) hits; off: dbt deserialises each time
+            result = _dbt(WARM_DBT, project, env, "ls", "--output", "json", "--quiet", target=target)
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+            listed.setdefault(cache, []).append(sorted(result.stdout.splitlines()))
+            if cache == "1" and run == 0:
+                _cached_manifest(temp, target)
+        (logs[cache],) = set((temp / f"warm-dbt-{os.getuid()}").glob("*.log")) - set(logs.values())
+    for cache, expected in (("1", (2, 1)), ("0", (0, 0))):
+        log = logs[cache].read_text()
+        assert (log.count("manifest cache: hit"), log.count("manifest cache: miss")) == expected, log[-2000:]
+    assert len(listed["1"][0]) > 30
+    assert listed["1"] == listed["0"]

@@ -25,11 +25,15 @@ import time
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().with_name("server.py")
-SERVER_CODE = (SERVER, SERVER.with_name("warm_up.py"), SERVER.with_name("manifest_writes.py"))
+SERVER_CODE = tuple(
+    SERVER.with_name(name) for name in ("server.py", "warm_up.py", "manifest_cache.py", "manifest_writes.py")
+)
 HEADER = struct.Struct("!I")
 START_TIMEOUT_SECONDS = 60.0
 # The server gets only these from the first caller's environment: never its credentials.
-SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "WARM_DBT_IDLE_SECONDS", "WARM_DBT_WARM_UP")
+SERVER_ENVIRONMENT = (
+    "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "WARM_DBT_IDLE_SECONDS", "WARM_DBT_WARM_UP", "WARM_DBT_MANIFEST_CACHE",
+)  # fmt: skip
 
 
 def real_dbt() -> Path:
@@ -53,8 +57,8 @@ def interpreter_of(dbt: Path) -> str | None:
 
 
 def socket_path(dbt: Path) -> Path:
-    """One server per user, dbt install, server version and warm-up switch: a reinstalled dbt
-    gets a new server."""
+    """One server per user, dbt install, server version and warm-up and manifest cache switches:
+    a reinstalled dbt gets a new server."""
     folder = Path(tempfile.gettempdir()) / f"warm-dbt-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     status = folder.stat()
@@ -62,8 +66,8 @@ def socket_path(dbt: Path) -> Path:
         raise PermissionError(f"{folder} must belong to this user alone")
     resolved = dbt.resolve()
     code = b"".join(path.read_bytes() for path in SERVER_CODE)
-    warm_up = os.environ.get("WARM_DBT_WARM_UP", "1")
-    key = f"{resolved}:{resolved.stat().st_mtime_ns}:{hashlib.sha256(code).hexdigest()}:{warm_up}"
+    switches = ":".join(os.environ.get(name, "1") for name in ("WARM_DBT_WARM_UP", "WARM_DBT_MANIFEST_CACHE"))
+    key = f"{resolved}:{resolved.stat().st_mtime_ns}:{hashlib.sha256(code).hexdigest()}:{switches}"
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 

@@ -10,7 +10,9 @@ descriptors the client passes over the socket.
     python server.py SOCKET_PATH   # started by the client; exits after WARM_DBT_IDLE_SECONDS idle
 
 Before it listens, the server runs dbt's first-use work once (warm_up.py), so forks start with
-dbt's serialisers and schemas already compiled; WARM_DBT_WARM_UP=0 skips that.
+dbt's serialisers and schemas already compiled; WARM_DBT_WARM_UP=0 skips that. It also keeps
+dbt's partial-parse manifests deserialised for the forks (manifest_cache.py;
+WARM_DBT_MANIFEST_CACHE=0 turns that off).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import importlib
 import json
 import os
 import pkgutil
+import select
 import signal
 import socket
 import struct
 import sys
 import threading
 import time
+
+import manifest_cache  # next to this file, which runs as a script
 
 IDLE_SECONDS = float(os.environ.get("WARM_DBT_IDLE_SECONDS", "600"))
 # After the caller goes away (a killed task), dbt gets this long to cancel its queries.
@@ -113,6 +118,7 @@ def run_command(request: dict, fds: list[int], connection: socket.socket) -> int
 def serve_one(connection: socket.socket, listener: socket.socket) -> None:
     """In the forked child: run the command, report its exit code, and leave without cleanup."""
     listener.close()
+    manifest_cache.use_in_fork()
     # dbt's own subprocesses (git for `dbt deps`) must be reaped by dbt, and Ctrl-C must interrupt it.
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -141,14 +147,15 @@ def serve(path: str) -> None:
     listener.listen(64)
     listener.settimeout(5.0)
     signal.signal(signal.SIGCHLD, lambda *_: reap())
+    wake_up = manifest_cache.start(path)
     last_used = time.monotonic()
     try:
         while time.monotonic() - last_used < IDLE_SECONDS and os.path.exists(path):
+            if not connection_waiting(listener, wake_up):
+                continue
             try:
                 connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except InterruptedError:
+            except (TimeoutError, InterruptedError):
                 continue
             last_used = time.monotonic()
             if os.fork() == 0:
@@ -156,8 +163,25 @@ def serve(path: str) -> None:
                 serve_one(connection, listener)
             connection.close()
     finally:
+        manifest_cache.stop()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def connection_waiting(listener: socket.socket, wake_up: int | None) -> bool:
+    """Wait for a connection; a manifest a fork reported is loaded meanwhile, never before a
+    caller that is already waiting."""
+    waiting_for = [listener] if wake_up is None else [listener, wake_up]
+    timeout = 0 if wake_up is not None and manifest_cache.pending() else 5.0
+    ready, _, _ = select.select(waiting_for, [], [], timeout)
+    if listener in ready:
+        return True
+    if wake_up is not None and (ready or timeout == 0):
+        manifest_cache.load_one()
+        if native_threads() > 1:
+            manifest_cache.stop()
+            restart_without("WARM_DBT_MANIFEST_CACHE", "loading a manifest")
+    return False
 
 
 def reap() -> None:
@@ -175,12 +199,16 @@ def warm_up_if_enabled() -> None:
 
     seconds = warm_up()
     if native_threads() > 1:
-        # A fork keeps only the forking thread: a lock held by another one would hang every
-        # command. Start again without the warm-up rather than serve from this process.
-        print("warm dbt: the warm-up left a thread running; serving without it", file=sys.stderr, flush=True)
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "WARM_DBT_WARM_UP": "0"})
+        restart_without("WARM_DBT_WARM_UP", "the warm-up")
     if seconds is not None:
         print(f"warm dbt: warmed up in {seconds:.2f} s", file=sys.stderr, flush=True)
+
+
+def restart_without(switch: str, cause: str) -> None:
+    """A fork keeps only the forking thread: a lock held by another one would hang every command.
+    Start again with the cause turned off rather than serve from this process."""
+    print(f"warm dbt: {cause} left a thread running; serving without it", file=sys.stderr, flush=True)
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, switch: "0"})
 
 
 def native_threads() -> int:
