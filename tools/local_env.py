@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Tests point this at a temporary folder so they never touch a developer's .local/.
 LOCAL_DIR = Path(os.environ.get("BLUEPRINT_LOCAL_DIR") or REPO_ROOT / ".local").resolve()
 DAGS_DIR = REPO_ROOT / "dags"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
 AIRFLOW_BIN = REPO_ROOT / ".venvs" / "airflow" / "bin"
 DBT_BIN = REPO_ROOT / ".venvs" / "dbt" / "bin"
 DEFAULT_EMBEDDED_PORT = 55432
@@ -36,12 +38,27 @@ def connection_env(settings: Settings, database: ConnectionSettings) -> dict[str
     return {f"AIRFLOW_CONN_{settings.warehouse.conn_id.upper()}": json.dumps(connection)}
 
 
+def image_airflow_config(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
+    """The Airflow settings (AIRFLOW__* variables) the deploy image sets with ENV. The Dockerfile is
+    their one home: `astro dev start`, `make up` and deploys get them in the image, the local runs
+    (`make run`, `make ui`, the tests and benchmarks) from here."""
+    config = {}
+    for instruction in re.sub(r"\\\n", " ", dockerfile.read_text()).splitlines():
+        words = instruction.split()
+        for word in words[1:] if words[:1] == ["ENV"] else []:
+            key, sep, value = word.partition("=")
+            if sep and key.startswith("AIRFLOW__"):
+                config[key] = value.strip('"')
+    return config
+
+
 def airflow_env(airflow_home: Path, settings: Settings, database: ConnectionSettings) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "POSTGRES_"))
     }
+    env.update(image_airflow_config())
     env.update(QUIET_DBT)
     env.update(connection_env(settings, database))
     # Airflow's OpenLineage provider reads its transport from Airflow's config (include/blueprint/lineage.py).

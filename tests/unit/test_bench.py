@@ -220,6 +220,9 @@ def test_same_marts_needs_equal_fingerprints_and_the_generated_row_counts() -> N
     results["b"]["runs"].append({"marts": {**run, "orders": [99, "other"]}})
     assert not scheduler.same_marts(results, expected)
     assert not scheduler.same_marts({"a": {"runs": [{"marts": run}]}}, {**expected, "orders_rows": 98})
+    results["floor_local"] = {"runs": [{"marts": {}}]}  # floors build nothing (alone, a fresh database)
+    assert scheduler.same_marts({"a": {"runs": [{"marts": run}]}, "floor_local": results["floor_local"]}, expected)
+    assert scheduler.same_marts({"floor_local": results["floor_local"]}, expected)
 
 
 def test_service_env_applies_overrides_last_and_rejects_malformed_ones(tmp_path: Path) -> None:
@@ -319,3 +322,29 @@ def test_aci_bench_refuses_dags_under_the_scheduler(capsys: pytest.CaptureFixtur
         aci.parse_args(["--scheduler", "--dags", "jaffle_shop_azure_container_instance"])
     assert "--dags is for dag.test() runs" in capsys.readouterr().err
     assert aci.parse_args([]).dags == aci.DEFAULT_DAGS
+
+
+def test_service_cost_delta_is_per_minute_and_per_run() -> None:
+    from tools.bench.service_cost import DB_COUNTERS, CostSample, delta, format_cost
+
+    counters = dict.fromkeys(DB_COUNTERS, 0)
+    before = CostSample(100.0, {"scheduler": 1.0, "scheduler+executor": 2.0}, counters)
+    after = CostSample(130.0, {"scheduler": 2.5, "scheduler+executor": 8.0}, {**counters, "xact_commit": 600})
+    cost = delta(before, after, runs=3)
+    assert cost["minutes"] == 0.5
+    assert cost["cpu_seconds_per_minute"] == {"scheduler": 3.0, "scheduler+executor": 12.0}
+    assert cost["cpu_seconds_per_run"] == {"scheduler": 0.5, "scheduler+executor": 2.0}
+    assert cost["db_per_minute"]["xact_commit"] == 1200
+    assert cost["db_per_run"]["xact_commit"] == 200
+    assert "db_per_run" not in delta(before, after)  # idle: no runs
+    table = format_cost({"runs": cost, "idle": None}).splitlines()
+    assert len(table) == 3  # headers, rule, the runs row (no idle row)
+    assert table[2].split("|")[2].strip() == "3.00"  # the scheduler's CPU seconds per minute
+
+
+def test_process_cpu_counts_a_process_and_optionally_its_children() -> None:
+    from tools.bench.service_cost import process_cpu
+
+    assert process_cpu(os.getpid()) > 0
+    assert process_cpu(os.getpid(), with_children=True) >= process_cpu(os.getpid())
+    assert process_cpu(2**22 + 12345) == 0.0  # no such process

@@ -11,12 +11,14 @@ The DAGs are the shipped ones (dags/) and, from tools/bench/lever_dags.py, the s
 lever turned back each, so every lever's worth is measured side by side in the same run.
 
     python -m tools.bench.scheduler [--repeat N] [--dags a,b] [--scale N | --models N]
-                                    [--dags-folder DIR] [--env K=V ...]
+                                    [--dags-folder DIR] [--env K=V ...] [--idle-seconds S]
 
 `--scale` builds jaffle_shop from N times the default data; `--models` builds a synthetic project
 of N models instead (tools.synthetic_project). `--dags-folder` and `--env` are for experiments: a
 scratch dags folder with variant DAGs (any DAG id there may be named in --dags) and Airflow,
-Cosmos or blueprint settings for every service.
+Cosmos or blueprint settings for every service. What the services cost is reported too
+(tools/bench/service_cost.py): CPU seconds per minute of each one and the metadata database's load,
+during the runs and, with `--idle-seconds`, that long with no run afterwards.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools import synthetic_project
-from tools.bench import common
+from tools.bench import common, service_cost
 from tools.bench.common import BENCH_DIR, BenchError, DagVariant
 from tools.bench.task_breakdown import breakdown, dbt_timing, first_errors, format_breakdown
 from tools.generate_data import expected_marts
@@ -142,16 +144,29 @@ def run_once(airflow: Any, variant: DagVariant, database: ConnectionSettings, sc
     return {**sample, "tasks": tasks}
 
 
-def benchmark(airflow: Any, variants: list[DagVariant], repeat: int, database: ConnectionSettings, schema: str):
+def benchmark(
+    airflow: Any,
+    variants: list[DagVariant],
+    repeat: int,
+    database: ConnectionSettings,
+    schema: str,
+    cost: dict[str, Any] | None = None,
+    idle_seconds: float = 0,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every variant's runs; into `cost`, what the services cost during them and `idle_seconds` after."""
     runs: dict[str, list[dict[str, Any]]] = {variant.dag_id: [] for variant in variants}
     # Parallel seed tasks race on `create schema if not exists` when the schema is missing (Postgres
     # raises a duplicate key error): runs start from the steady state, the schema and the last marts.
     database.query(f"create schema if not exists {schema}")
     for variant in variants:
         airflow.wait_for_dag(variant.dag_id)
+    before = service_cost.sample(airflow) if cost is not None else None
     for rep in range(repeat):
         for variant in variants:
             runs[variant.dag_id].append(run_once(airflow, variant, database, schema, rep))
+    if cost is not None and before is not None:
+        cost["runs"] = service_cost.delta(before, service_cost.sample(airflow), repeat * len(variants))
+        cost["idle"] = service_cost.idle_cost(airflow, idle_seconds)
     return runs
 
 
@@ -171,8 +186,9 @@ def summarize(variants: list[DagVariant], runs: dict[str, list[dict[str, Any]]])
 
 
 def same_marts(results: dict[str, dict[str, Any]], expected: dict[str, Any] | None) -> bool:
-    """Every run of every DAG left the same relations; for jaffle_shop, with the generated row counts."""
-    built = [sample["marts"] for result in results.values() for sample in result["runs"]]
+    """Every run of every DAG left the same relations; for jaffle_shop, with the generated row counts.
+    The floors build nothing: alone (a fresh database) they leave none, so they are not compared."""
+    built = [sample["marts"] for dag_id, result in results.items() if dag_id not in FLOORS for sample in result["runs"]]
     rows = {"customers": expected["customers_rows"], "orders": expected["orders_rows"]} if expected else {}
     return all(m == built[0] and all(m[mart][0] == n for mart, n in rows.items()) for m in built)
 
@@ -196,6 +212,8 @@ def print_report(report: dict[str, Any]) -> None:
     for dag_id, result in results.items():
         print(f"\n{dag_id}, median run ({result['run']['median']:.1f} s), seconds since the run started:")
         print(format_breakdown(result["median_run_breakdown"]))
+    print("\nWhat the services cost (CPU seconds per minute of each process; metadata database load):")
+    print(service_cost.format_cost(report.get("cost") or {}))
     print(f"\nmarts equal across every run and as generated: {common.verdict(report['same_marts'])}")
 
 
@@ -205,6 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dags", help=f"comma-separated DAG ids (default: {','.join(v.dag_id for v in VARIANTS)})")
     parser.add_argument("--dags-folder", type=Path, help="a scratch dags folder (experiments)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="service setting")
+    parser.add_argument("--idle-seconds", type=float, default=0, help="then measure the idle cost this long")
     parser.add_argument("--output", type=Path, default=RESULT_FILE, help="the JSON report")
     parser.add_argument("--scale", type=int, default=1, help="jaffle_shop data scale (tools.generate_data)")
     parser.add_argument("--models", type=int, help="build a synthetic project of this many models instead")
@@ -268,6 +287,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     variants = common.select_variants(args.dags, VARIANTS, other)
     project_settings, expected = prepare_project(args.scale, args.models)
     shutil.rmtree(HOME, ignore_errors=True)  # fresh logs, and the metadata database is new
+    cost: dict[str, Any] = {}
     with common.throwaway_postgres() as server:
         env = service_env(server.settings(), args.dags_folder, [*project_settings, *args.env])
         if not args.dags_folder:
@@ -277,7 +297,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         try:
             airflow.start()
             print(f"scheduler: Airflow up on port {airflow.port} (logs: {common.display_path(HOME)})", flush=True)
-            runs = benchmark(airflow, variants, args.repeat, server.settings(), schema)
+            runs = benchmark(airflow, variants, args.repeat, server.settings(), schema, cost, args.idle_seconds)
         finally:
             airflow.stop()
     results = summarize(variants, runs)
@@ -288,11 +308,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "env": args.env,
             "scale": args.scale,
             "models": args.models,
+            "idle_seconds": args.idle_seconds,
         },
         "dags": results,
         "ratios": common.ratios_to_baseline(results, BASELINE, ("run",)),
         "floor_ratios": floor_ratios(results),
         "same_marts": same_marts(results, expected),
+        "cost": cost,
     }
 
 
