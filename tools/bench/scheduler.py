@@ -2,8 +2,9 @@
 
 One LocalAirflow (API server, scheduler with the LocalExecutor, triggerer, DAG processor; metadata
 in a throwaway PostgreSQL) on .local/bench/scheduler serves the whole benchmark. Each DAG is
-triggered once uncounted (#0: first-run costs) and then N times, the DAGs alternating; a run's time is Airflow's own dag_run start to end. After
-each run the marts are fingerprinted (every run of every DAG must leave the same marts). For each
+triggered once uncounted (#0, which pays first-run costs) and then N times, the DAGs alternating; a
+run's time is Airflow's own dag_run start to end. After each run the marts are fingerprinted
+(every run of every DAG must leave the same marts). For each
 DAG's median run it prints where the time went: per task the queued and start times, the duration
 and, for tasks that ran dbt, dbt's phases read from the task log. Retried tasks are reported.
 
