@@ -260,6 +260,8 @@ def test_lever_dags_differ_from_the_shipped_ones_by_their_lever_only(jaffle_proj
         "dbt_build_seeds", "dbt_build_staging", "dbt_build_marts"
     ]  # fmt: skip
     assert {task.env["WARM_DBT_WARM_UP"] for task in levers["lever_local_no_warm_up"].tasks} == {"0"}
+    for dag_id in ("lever_local_no_manifest_cache", "lever_single_task_no_manifest_cache"):
+        assert {task.env["WARM_DBT_MANIFEST_CACHE"] for task in levers[dag_id].tasks} == {"0"}
     assert set(scheduler.FLOORS) == {v.dag_id for v in scheduler.VARIANTS if v.dag_id.startswith("floor_")}
 
 

@@ -23,6 +23,9 @@ LEVERS = {
     "lever_local_node_warm": (build_dbt_dag, "local", {"BLUEPRINT__EXECUTION__GRANULARITY": "node"}),
     "lever_local_layer": (build_dbt_dag, "local", {"BLUEPRINT__EXECUTION__GRANULARITY": "layer"}),
     "lever_local_no_warm_up": (build_dbt_dag, "local", {}),  # its tasks' dbt server skips the warm-up
+    # Their tasks' dbt server keeps no deserialised partial parse and freezes nothing.
+    "lever_local_no_manifest_cache": (build_dbt_dag, "local", {}),
+    "lever_single_task_no_manifest_cache": (build_single_task_dag, "local", {}),
     "lever_single_task_plain_dbt": (build_single_task_dag, "local", PLAIN_DBT),
     "lever_watcher_cosmos_defaults": (build_dbt_dag, "watcher", {**PLAIN_DBT, **COSMOS_WATCHER}),
 }
@@ -33,5 +36,12 @@ TASK_DAG = get_parsing_context().dag_id
 for dag_id, (builder, mode, overrides) in LEVERS.items():
     if TASK_DAG in (None, dag_id):
         globals()[dag_id] = builder(dag_id, mode, load_settings({**BENCH_MODES, **overrides}))
-for task in getattr(globals().get("lever_local_no_warm_up"), "tasks", ()):
-    task.env = {**(task.env or {}), "WARM_DBT_WARM_UP": "0"}
+# Switches of the warm dbt server, set per task: the client starts a server of their own.
+SERVER_SWITCHES = {
+    "lever_local_no_warm_up": {"WARM_DBT_WARM_UP": "0"},
+    "lever_local_no_manifest_cache": {"WARM_DBT_MANIFEST_CACHE": "0"},
+    "lever_single_task_no_manifest_cache": {"WARM_DBT_MANIFEST_CACHE": "0"},
+}
+for dag_id, switches in SERVER_SWITCHES.items():
+    for task in getattr(globals().get(dag_id), "tasks", ()):
+        task.env = {**(task.env or {}), **switches}

@@ -62,6 +62,8 @@ VARIANTS = (
     DagVariant(
         "lever_local_no_warm_up", "shipped local DAG, its dbt server not warmed up (dbt's first-use work per task)"
     ),
+    DagVariant("lever_local_no_manifest_cache", "shipped local DAG, its dbt server keeping no parsed manifest"),
+    DagVariant("lever_single_task_no_manifest_cache", "shipped single task, its dbt server keeping no parsed manifest"),
     DagVariant(
         "lever_local_no_preload", "shipped local DAG, its tasks importing Cosmos themselves (no preload in the worker)"
     ),
