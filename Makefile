@@ -37,7 +37,8 @@ down: ## Stop the local Airflow stack (WIPE=1 also deletes its metadata database
 test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts its own PostgreSQL)
 	@bash scripts/lock.sh --check
 	@$(AIRFLOW_PY) -m tools.manifest
-	@$(AIRFLOW_PY) -m pytest --junitxml=.local/test-reports/junit.xml
+	@rm -f .local/test-reports/cpu.jsonl
+	@TEST_CPU_LOG=.local/test-reports/cpu.jsonl $(AIRFLOW_PY) -m pytest --junitxml=.local/test-reports/junit.xml
 
 test-fast: venvs ## The tests that need no database (DAG integrity and unit tests)
 	@$(AIRFLOW_PY) -m tools.manifest

@@ -15,6 +15,7 @@ import pytest
 from tests import leaks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.cpu_log"]
 leaks.mark_session()  # before anything starts: every process of the session inherits the mark
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="blueprint-tests-"))
 

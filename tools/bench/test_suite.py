@@ -1,0 +1,92 @@
+"""Where `make test`'s time goes: sums the per-test lines tests/cpu_log.py wrote (wall seconds and
+the machine's busy CPU seconds) per suite and per file, and prints what the run's CPU puts under
+any schedule of the same tests on this machine's cores.
+
+    python -m tools.bench.test_suite [.local/test-reports/cpu.jsonl] [--files 15]
+
+The CPU figure is the machine's, so it is the suite's own only on a machine with nothing else to
+do; the load column says how quiet it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LOG = Path(".local/test-reports/cpu.jsonl")
+
+
+@dataclass
+class Totals:
+    tests: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def add(self, record: dict) -> None:
+        self.tests += 1
+        self.wall += record["wall"]
+        self.cpu += record["cpu"] or 0.0
+
+    def row(self, name: str) -> str:
+        busy = self.cpu / self.wall if self.wall else 0.0
+        return f"| {name} | {self.tests} | {self.wall / 60:.1f} | {self.cpu / 60:.1f} | {busy:.2f} |"
+
+
+def read(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def group(records: list[dict], key) -> dict[str, Totals]:
+    totals: dict[str, Totals] = defaultdict(Totals)
+    for record in records:
+        totals[key(record)].add(record)
+    return totals
+
+
+def suite_of(record: dict) -> str:
+    parts = record["test"].split("/")
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def file_of(record: dict) -> str:
+    return record["test"].split("::", 1)[0]
+
+
+def report(records: list[dict], files: int, cores: int) -> str:
+    whole = Totals()
+    for record in records:
+        whole.add(record)
+    header = "| {} | tests | wall, min | machine CPU, min | CPU / wall (cores busy) |\n|---|---|---|---|---|"
+    lines = [header.format("suite")]
+    lines += [totals.row(name) for name, totals in sorted(group(records, suite_of).items())]
+    lines.append(whole.row("**all**"))
+    lines += ["", header.format(f"file (the {files} longest)")]
+    by_file = sorted(group(records, file_of).items(), key=lambda item: -item[1].wall)
+    lines += [totals.row(name) for name, totals in by_file[:files]]
+    loads = sorted(record["load"] for record in records)
+    lines += [
+        "",
+        f"load average over the run: {loads[0]:.1f} to {loads[-1]:.1f} (median {loads[len(loads) // 2]:.1f})",
+        f"the CPU alone, spread over {cores} cores, takes {whole.cpu / cores / 60:.1f} min: no schedule of "
+        f"these tests on this machine ends sooner",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("log", nargs="?", type=Path, default=DEFAULT_LOG)
+    parser.add_argument("--files", type=int, default=15, help="how many of the longest files to list")
+    args = parser.parse_args(argv)
+    if not args.log.exists():
+        parser.error(f"{args.log} does not exist: run `make test` first (it writes one line per test)")
+    print(report(read(args.log), args.files, os.cpu_count() or 1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
