@@ -4,6 +4,8 @@ SHELL := /bin/bash
 AIRFLOW_PY := .venvs/airflow/bin/python
 export PYTHONPATH := $(CURDIR)
 SCALE ?= 1
+# `make test`'s pytest-xdist workers (0: one process). The container tests share one worker.
+TEST_WORKERS ?= 2
 
 .PHONY: help venvs data manifest adopt run ui up down test test-fast lint ci preflight deploy-dry-run lock lock-check bench bench-scheduler bench-celery bench-aci image astro-image bench-image bench-stack clean
 
@@ -38,7 +40,8 @@ test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts
 	@bash scripts/lock.sh --check
 	@$(AIRFLOW_PY) -m tools.manifest
 	@rm -f .local/test-reports/cpu.jsonl
-	@TEST_CPU_LOG=.local/test-reports/cpu.jsonl $(AIRFLOW_PY) -m pytest --junitxml=.local/test-reports/junit.xml
+	@TEST_CPU_LOG=.local/test-reports/cpu.jsonl $(AIRFLOW_PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+		--junitxml=.local/test-reports/junit.xml
 
 test-fast: venvs ## The tests that need no database (DAG integrity and unit tests)
 	@$(AIRFLOW_PY) -m tools.manifest

@@ -17,6 +17,8 @@ from tests import leaks
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.cpu_log"]
 leaks.mark_session()  # before anything starts: every process of the session inherits the mark
+_SHARED_TEMP = Path(tempfile.gettempdir())
+_WORKER_TEMP = leaks.isolate_worker_temp()  # under `pytest -n N`: this worker's own TMPDIR
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="blueprint-tests-"))
 
 for _name in list(os.environ):
@@ -57,21 +59,37 @@ def _leave_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     local state go, and so do the warm dbt servers its DAG runs started (a server outlives its
     task by design, for the next task; the session stops them instead of waiting for their idle
     timeout). Anything else still there fails the run, named."""
-    before = leaks.take_snapshot()
+    before = leaks.take_snapshot(*([_SHARED_TEMP] if _WORKER_TEMP else []))
     yield
-    own_paths = [str(tmp_path_factory.getbasetemp()), str(_TEST_HOME)]
+    own_paths = [str(tmp_path_factory.getbasetemp()), str(_TEST_HOME), *([str(_WORKER_TEMP)] if _WORKER_TEMP else [])]
     try:
         leaks.stop_new_processes(before, WARM_DBT_SERVER, own_paths)
         left = leaks.wait_for_leaks(before, own_paths)
     finally:
-        shutil.rmtree(_TEST_HOME, ignore_errors=True)
+        _remove_session_folders()
     if left:
         pytest.fail(leaks.report(left), pytrace=False)
 
 
+def _remove_session_folders() -> None:
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)
+    if _WORKER_TEMP is not None and _WORKER_TEMP != _SHARED_TEMP:
+        shutil.rmtree(_WORKER_TEMP, ignore_errors=True)  # the worker's own; a nested session keeps it
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Also when no test ran (--collect-only, everything deselected, an error while collecting)."""
-    shutil.rmtree(_TEST_HOME, ignore_errors=True)
+    _remove_session_folders()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` the container tests share one worker: they build the
+    same image tags and run one Docker engine, and their module-scoped stacks are costly to start."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.nodeid.startswith("tests/container/"):
+            item.add_marker(pytest.mark.xdist_group("docker"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,9 @@
-"""Where the suite's time and CPU go: with TEST_CPU_LOG=<file>, each test appends one JSON
-line with its wall seconds and the machine's busy CPU seconds over the same span (from /proc/stat,
-so processes a test started outside its own tree count too). `python -m tools.bench.test_suite`
-sums the lines per suite and file. On a shared machine the CPU column includes other work."""
+"""Where the suite's time and CPU go: with TEST_CPU_LOG=<file> (relative to the rootdir), each test
+appends one JSON line with its wall seconds and the machine's busy CPU seconds over the same span
+(from /proc/stat, so processes a test started outside its own tree count too).
+`python -m tools.bench.test_suite` sums the lines per suite and file. The CPU is the machine's: it
+includes other work on a shared machine, and under `pytest -n N` the other workers' tests running at
+the same time."""
 
 from __future__ import annotations
 
@@ -33,14 +35,21 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     if not target:
         yield
         return
-    start_wall, start_cpu = time.monotonic(), busy_cpu_seconds()
+    start, start_cpu = time.time(), busy_cpu_seconds()
     yield
-    end_cpu = busy_cpu_seconds()
+    end, end_cpu = time.time(), busy_cpu_seconds()
     record = {
         "test": item.nodeid,
-        "wall": round(time.monotonic() - start_wall, 3),
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", ""),
+        "wall": round(end - start, 3),
         "cpu": None if start_cpu is None or end_cpu is None else round(end_cpu - start_cpu, 3),
+        "span": [round(start, 3), round(end, 3)],
+        "cpu_span": None if start_cpu is None or end_cpu is None else [start_cpu, end_cpu],
         "load": round(os.getloadavg()[0], 2),
     }
-    with open(target, "a") as log:
+    # relative to the session's rootdir: a session started by a test (in a fork, in a temp folder)
+    # keeps its lines to itself
+    path = item.config.rootpath / target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log:
         log.write(json.dumps(record) + "\n")

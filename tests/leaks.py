@@ -32,6 +32,8 @@ from pathlib import Path
 import psutil
 
 SESSION_VARIABLE = "LEAK_CHECK_SESSION"
+WORKER_VARIABLE = "PYTEST_XDIST_WORKER"  # set by pytest-xdist in each worker process
+WORKER_TEMP_PREFIX = "blueprint-worker-"
 # Every prefix this repository gives a folder in the temp dir (tempfile.mkdtemp, mktemp -d, fixed
 # names). Not blueprint-pginstall-*: a deliberate, shared cache of the PostgreSQL binaries.
 TEMP_PREFIXES = ("blueprint-", "aci-emulator-", "bench-image-pg-", "python-base-rootfs.", "astro-dbt-bundle.")
@@ -48,8 +50,33 @@ SESSION_PORTS: set[int] = set()
 
 
 def mark_session() -> str:
-    """Give this process (and so every process it starts) the session's id, once."""
-    return os.environ.setdefault(SESSION_VARIABLE, f"{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    """Give this process (and so every process it starts) the session's id, once. Each pytest-xdist
+    worker is a session of its own (its id ends with the worker's name), so its leak check claims
+    neither what the other workers start nor what they leave for their own check."""
+    session = os.environ.get(SESSION_VARIABLE) or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    worker = os.environ.get(WORKER_VARIABLE, "")
+    if worker and not session.endswith(f"-{worker}"):
+        session = f"{session}-{worker}"
+    os.environ[SESSION_VARIABLE] = session
+    return session
+
+
+def isolate_worker_temp() -> Path | None:
+    """In a pytest-xdist worker, a temp folder of the worker's own as TMPDIR (for this process and
+    every process it starts, warm dbt servers among them), so that what a worker's tests leave in
+    the temp dir is found by that worker's check alone. Returns it (None outside a worker); a
+    process started inside a worker keeps the folder it inherited."""
+    worker = os.environ.get(WORKER_VARIABLE, "")
+    if not worker:
+        return None
+    current = Path(tempfile.gettempdir())
+    if current.name.startswith(f"{WORKER_TEMP_PREFIX}{worker}-"):
+        return current
+    private = Path(tempfile.mkdtemp(prefix=f"{WORKER_TEMP_PREFIX}{worker}-", dir=current))
+    private.chmod(0o755)  # as root the PostgreSQL server runs as `nobody`, which must reach its folder
+    os.environ["TMPDIR"] = str(private)
+    tempfile.tempdir = str(private)
+    return private
 
 
 @dataclass(frozen=True)

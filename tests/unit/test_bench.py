@@ -350,3 +350,25 @@ def test_process_cpu_counts_a_process_and_optionally_its_children() -> None:
     assert process_cpu(os.getpid()) > 0
     assert process_cpu(os.getpid(), with_children=True) >= process_cpu(os.getpid())
     assert process_cpu(2**22 + 12345) == 0.0  # no such process
+
+
+def test_the_suite_report_sums_per_suite_and_takes_the_whole_run_from_the_spans() -> None:
+    from tools.bench import test_suite
+
+    def record(test: str, worker: str, start: float, end: float, cpu_start: float, cpu_end: float) -> dict:
+        return {"test": test, "worker": worker, "wall": end - start, "cpu": cpu_end - cpu_start,
+                "span": [start, end], "cpu_span": [cpu_start, cpu_end], "load": 1.0}  # fmt: skip
+
+    records = [  # two workers, overlapping: the per-test sums count 0-60 s twice
+        record("tests/unit/test_a.py::test_one", "gw0", 0, 60, 0, 90),
+        record("tests/integration/test_b.py::test_two", "gw1", 0, 120, 0, 150),
+    ]
+    run = test_suite.whole_run(records)
+    assert (run.wall, run.cpu) == (120, 150)
+    report = test_suite.report(records, files=1, cores=2)
+    assert "| unit | 1 | 1.0 | 1.5 | 1.50 |" in report
+    assert "| integration | 1 | 2.0 | 2.5 | 1.25 |" in report
+    assert "| tests/integration/test_b.py | 1 | 2.0 | 2.5 | 1.25 |" in report
+    assert "test_a.py |" not in report  # only the longest file
+    assert "2.0 min on 2 worker(s), the machine busy for 2.5 CPU min (1.25 of its 2 cores)" in report
+    assert "spread over 2 cores, takes 1.2 min" in report

@@ -5,6 +5,7 @@ conftest as a plugin, in a subprocess, with its own temp dir."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
-from tests.leaks import SESSION_VARIABLE, container_is_ours, stop_new_processes, take_snapshot
+from tests.leaks import SESSION_VARIABLE, WORKER_VARIABLE, container_is_ours, stop_new_processes, take_snapshot
 
 LEAKY = """
 import os, subprocess, tempfile
@@ -43,7 +44,8 @@ def _session(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_inner.py").write_text(source)
     (tmp_path / "tmp").mkdir()
-    env = {key: value for key, value in os.environ.items() if key != SESSION_VARIABLE}
+    # a session of its own, also when this one is a pytest-xdist worker
+    env = {key: value for key, value in os.environ.items() if key != SESSION_VARIABLE and key != WORKER_VARIABLE}
     env.update(
         TMPDIR=str(tmp_path / "tmp"),  # the inner session's temp folders stay out of the real one
         PYTHONPATH=str(REPO_ROOT),
@@ -129,3 +131,35 @@ def test_the_session_stops_its_warm_dbt_servers_in_a_fork_too(tmp_path: Path) ->
         for process in (fork_server, unrelated):
             process.kill()
             process.wait()
+
+
+WORKER_PROBE = """
+import json, os, subprocess, sys, tempfile
+from tests import leaks
+first = leaks.mark_session(), str(leaks.isolate_worker_temp())
+again = leaks.mark_session(), str(leaks.isolate_worker_temp())
+CHILD = "import os, tempfile; print(os.environ['LEAK_CHECK_SESSION'], tempfile.gettempdir())"
+child = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
+print(json.dumps({"first": first, "again": again, "child": child, "tempdir": tempfile.gettempdir()}))
+"""
+
+
+def test_each_pytest_xdist_worker_is_a_session_with_a_temp_folder_of_its_own(tmp_path: Path) -> None:
+    """Under `pytest -n N` one worker's leak check must neither claim nor miss what another starts:
+    the session id ends with the worker's name, the worker's temp folders live in a folder of its
+    own, and what the worker starts inherits both."""
+    env = {**os.environ, SESSION_VARIABLE: "4242-cafe", WORKER_VARIABLE: "gw1", "TMPDIR": str(tmp_path)}
+    probe = subprocess.run([sys.executable, "-c", WORKER_PROBE], env={**env, "PYTHONPATH": str(REPO_ROOT)},
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    report = json.loads(probe.stdout)
+    session, folder = report["first"]
+    assert session == "4242-cafe-gw1"
+    assert Path(folder).parent == tmp_path
+    assert Path(folder).name.startswith("blueprint-worker-gw1-")
+    assert report["again"] == [session, folder]
+    assert report["child"] == [session, folder]
+    assert report["tempdir"] == folder
+    outside = subprocess.run([sys.executable, "-c", WORKER_PROBE],
+                             env={**env, WORKER_VARIABLE: "", "PYTHONPATH": str(REPO_ROOT)},
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(outside.stdout)["first"] == ["4242-cafe", "None"]

@@ -68,13 +68,31 @@ def report(records: list[dict], files: int, cores: int) -> str:
     by_file = sorted(group(records, file_of).items(), key=lambda item: -item[1].wall)
     lines += [totals.row(name) for name, totals in by_file[:files]]
     loads = sorted(record["load"] for record in records)
+    run = whole_run(records)
     lines += [
         "",
         f"load average over the run: {loads[0]:.1f} to {loads[-1]:.1f} (median {loads[len(loads) // 2]:.1f})",
-        f"the CPU alone, spread over {cores} cores, takes {whole.cpu / cores / 60:.1f} min: no schedule of "
-        f"these tests on this machine ends sooner",
+        f"first test's start to last test's end: {run.wall / 60:.1f} min on {len(workers(records))} worker(s), "
+        f"the machine busy for {run.cpu / 60:.1f} CPU min ({run.cpu / run.wall:.2f} of its {cores} cores)",
+        f"that CPU alone, spread over {cores} cores, takes {run.cpu / cores / 60:.1f} min: no schedule of these "
+        f"tests on this machine ends sooner",
     ]
     return "\n".join(lines)
+
+
+def workers(records: list[dict]) -> set[str]:
+    return {record.get("worker", "") for record in records}
+
+
+def whole_run(records: list[dict]) -> Totals:
+    """The run from the first test's start to the last one's end, with the machine's CPU over it
+    (the per-test sums count a span twice where workers' tests overlap)."""
+    spans = [record for record in records if record.get("span") and record.get("cpu_span")]
+    if not spans:
+        return Totals(len(records), sum(r["wall"] for r in records), sum(r["cpu"] or 0.0 for r in records))
+    first = min(spans, key=lambda record: record["span"][0])
+    last = max(spans, key=lambda record: record["span"][1])
+    return Totals(len(records), last["span"][1] - first["span"][0], last["cpu_span"][1] - first["cpu_span"][0])
 
 
 def main(argv: list[str] | None = None) -> int:
