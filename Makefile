@@ -40,7 +40,7 @@ test: venvs ## All tests: locks, DAG integrity, unit, dbt and end-to-end (starts
 	@bash scripts/lock.sh --check
 	@$(AIRFLOW_PY) -m tools.manifest
 	@rm -f .local/test-reports/cpu.jsonl
-	@TEST_CPU_LOG=.local/test-reports/cpu.jsonl $(AIRFLOW_PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+	@TEST_CPU_LOG=.local/test-reports/cpu.jsonl $(AIRFLOW_PY) -m pytest -n $(TEST_WORKERS) \
 		--junitxml=.local/test-reports/junit.xml
 
 test-fast: venvs ## The tests that need no database (DAG integrity and unit tests)

@@ -57,7 +57,7 @@ run_stage() {
     locks) bash scripts/lock.sh --check ;;
     manifest) bash ci/manifest.sh ;;
     dags) pytest_suite dags tests/dags ;;
-    tests) pytest_suite tests tests/unit tests/integration ;;
+    tests) pytest_suite tests tests/unit tests/integration -n "${TEST_WORKERS:-2}" ;;
     image) bash ci/build-image.sh ;;
     container) pytest_suite container tests/container --ignore=tests/container/test_astro_stack.py ;;
     astro-image) bash ci/build-astro-image.sh ;;

@@ -82,14 +82,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _remove_session_folders()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` the container tests share one worker: they build the
-    same image tags and run one Docker engine, and their module-scoped stacks are costly to start."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.nodeid.startswith("tests/container/"):
-            item.add_marker(pytest.mark.xdist_group("docker"))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called under `pytest -n N` only
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Every test on the next free worker, except the container tests, which run on one worker,
+    one after another: they share image tags, a wheelhouse and the Docker engine, and their
+    module-scoped stacks are costly to start. (pytest-xdist's `--dist loadgroup` cannot do it
+    on pytest 9.2, where it no longer renames the grouped tests.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ContainerTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/container/" if nodeid.startswith("tests/container/") else nodeid
+
+    return ContainerTestsTogether(config, log)
 
 
 @pytest.fixture(autouse=True)
