@@ -1,0 +1,47 @@
+"""`make test` runs on pytest-xdist workers: the container tests must all land on one worker, the
+other tests on whichever is free. A small session with the repository's conftest as a plugin, in a
+subprocess, on two workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+from tests.leaks import SESSION_VARIABLE, WORKER_VARIABLE
+
+RECORDING_TEST = """
+import os, time
+from pathlib import Path
+
+def test_{name}():
+    time.sleep(0.3)  # long enough for the other worker to be free and take the next test
+    with open(Path(os.environ["WORKER_LOG"]), "a") as log:
+        log.write(f"{{__name__}} {{os.environ['PYTEST_XDIST_WORKER']}}\\n")
+"""
+
+
+def test_the_container_tests_share_one_worker_and_the_others_spread(tmp_path: Path) -> None:
+    for folder in ("container", "integration"):
+        for index in range(4):
+            module = tmp_path / "tests" / folder / f"test_{folder}_{index}.py"
+            module.parent.mkdir(parents=True, exist_ok=True)
+            module.write_text(RECORDING_TEST.format(name=f"{folder}_{index}"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "tmp").mkdir()
+    log = tmp_path / "workers.log"
+    env = {key: value for key, value in os.environ.items() if key not in (SESSION_VARIABLE, WORKER_VARIABLE)}
+    env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(REPO_ROOT), WORKER_LOG=str(log))
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", "-n", "2"]
+    command += ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "base")]
+    result = subprocess.run([*command, "tests"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers: dict[str, set[str]] = {"container": set(), "integration": set()}
+    for line in log.read_text().splitlines():
+        module, worker = line.split()
+        workers[module.split("_")[1]].add(worker)
+    assert len(workers["container"]) == 1, workers
+    assert workers["integration"] == {"gw0", "gw1"}, workers
+    assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == []  # each worker's temp folder went
