@@ -34,6 +34,7 @@ import psutil
 SESSION_VARIABLE = "LEAK_CHECK_SESSION"
 WORKER_VARIABLE = "PYTEST_XDIST_WORKER"  # set by pytest-xdist in each worker process
 WORKER_TEMP_PREFIX = "blueprint-worker-"
+SHARED_TEMP_VARIABLE = "LEAK_CHECK_SHARED_TMPDIR"  # the temp dir a worker's own folder sits in
 # Every prefix this repository gives a folder in the temp dir (tempfile.mkdtemp, mktemp -d, fixed
 # names). Not blueprint-pginstall-*: a deliberate, shared cache of the PostgreSQL binaries.
 TEMP_PREFIXES = ("blueprint-", "aci-emulator-", "bench-image-pg-", "python-base-rootfs.", "astro-dbt-bundle.")
@@ -74,9 +75,16 @@ def isolate_worker_temp() -> Path | None:
         return current
     private = Path(tempfile.mkdtemp(prefix=f"{WORKER_TEMP_PREFIX}{worker}-", dir=current))
     private.chmod(0o755)  # as root the PostgreSQL server runs as `nobody`, which must reach its folder
+    os.environ[SHARED_TEMP_VARIABLE] = str(current)
     os.environ["TMPDIR"] = str(private)
     tempfile.tempdir = str(private)
     return private
+
+
+def shared_temp_dir() -> Path:
+    """The machine's temp dir, also in a pytest-xdist worker: for a folder whose paths must stay
+    short (a unix socket path has at most 107 bytes), which the test removes itself."""
+    return Path(os.environ.get(SHARED_TEMP_VARIABLE) or tempfile.gettempdir())
 
 
 @dataclass(frozen=True)

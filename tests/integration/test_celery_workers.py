@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from include.blueprint.settings import load_settings
+from tests import leaks
 from tests.conftest import actual_marts, expected_marts
 from tools.airflow_services import LocalAirflow, RunResult
 from tools.celery_workers import CeleryWorkers, project_per_dag, warm_dbt_commands, warm_dbt_processes
@@ -59,7 +60,7 @@ def celery(
 ) -> Iterator[LocalAirflow]:
     """Airflow on Celery with two workers. Its home is short (a unix socket path, which holds the
     warm dbt server's TMPDIR, has at most 107 bytes) and removed afterwards."""
-    root = Path(tempfile.mkdtemp(prefix="blueprint-celery-"))
+    root = Path(tempfile.mkdtemp(prefix="blueprint-celery-", dir=leaks.shared_temp_dir()))
     try:
         probe = _with_probe(jaffle_project, root / "jaffle_probe")
         postgres.query(f"create schema if not exists {PROBE_SCHEMA}")

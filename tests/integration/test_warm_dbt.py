@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +29,11 @@ SCHEMA = "warm_dbt"
 
 
 @pytest.fixture
-def warm_env(postgres: ConnectionSettings, tmp_path: Path) -> Iterator[dict[str, str]]:
+def warm_env(postgres: ConnectionSettings) -> Iterator[dict[str, str]]:
     """The environment of a task calling the warm client; its own TMPDIR gives it its own server."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    # short: the server's socket, <TMPDIR>/warm-dbt-<uid>/<20 hex>.sock, must fit 107 bytes, and
+    # tmp_path is deep under pytest-xdist
+    temp = Path(tempfile.mkdtemp(prefix="blueprint-warm-"))
     env = {**dbt_env(postgres, SCHEMA), "WARM_DBT_EXECUTABLE": str(DBT_BIN / "dbt"), "TMPDIR": str(temp)}
     try:
         yield env
@@ -42,6 +44,7 @@ def warm_env(postgres: ConnectionSettings, tmp_path: Path) -> Iterator[dict[str,
         deadline = time.monotonic() + 15
         while _server_pids(temp) and time.monotonic() < deadline:
             time.sleep(0.2)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _server_pids(temp: Path) -> list[int]:
