@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from include.blueprint.settings import load_settings
+from tests import leaks
 from tools import redis_server
 from tools.bench import celery as bench_celery
 from tools.celery_workers import CeleryWorkers, lose_worker, project_per_dag
@@ -24,7 +25,7 @@ from tools.celery_workers import CeleryWorkers, lose_worker, project_per_dag
 @pytest.fixture
 def short_home() -> Iterator[Path]:
     """pytest's tmp_path is too deep for a worker's warm dbt socket (the refusal tested below)."""
-    home = Path(tempfile.mkdtemp(prefix="blueprint-unit-celery-"))
+    home = Path(tempfile.mkdtemp(prefix="blueprint-unit-celery-", dir=leaks.shared_temp_dir()))  # short: sockets
     yield home
     shutil.rmtree(home, ignore_errors=True)
 
