@@ -26,7 +26,7 @@ fi
 command -v apt-get >/dev/null 2>&1 || fail "no Chromium, and this is not a Debian-like host: install Chromium or set CHROMIUM"
 [ "$(id -u)" = 0 ] || fail "no Chromium, and installing Debian's chromium package needs root: apt-get install chromium"
 say "installing chromium with apt-get"
-apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+bash "$(dirname "$0")/apt-install.sh" --no-install-recommends chromium \
   || fail "apt-get install chromium failed"
 path=$(found) || fail "chromium was installed but is not on PATH"
 echo "$path"

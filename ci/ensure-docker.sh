@@ -27,7 +27,7 @@ start_engine() {
   if ! command -v dockerd >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 || fail "no Docker engine, and this is not a Debian-like host: install Docker"
     say "installing docker.io with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+    bash ci/apt-install.sh docker.io
   fi
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     say "starting docker with systemctl"

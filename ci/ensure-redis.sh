@@ -40,7 +40,7 @@ if [ ! -e "$policy" ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 say "installing redis-server with apt-get"
-{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=300 redis-server >/dev/null; } >&2 || fail "apt-get install redis-server failed"
+bash "$(dirname "$0")/apt-install.sh" --no-install-recommends redis-server \
+  || fail "apt-get install redis-server failed"
 path=$(found) || fail "redis-server was installed but is not on PATH"
 echo "$path"

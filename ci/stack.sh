@@ -21,7 +21,7 @@ compose_command() {
     echo docker-compose
   elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing docker-compose with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+    bash ci/apt-install.sh docker-compose
     echo docker-compose
   else
     fail "neither \`docker compose\` nor docker-compose is installed: install Docker Compose"

@@ -83,18 +83,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called under `pytest -n N` only
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Every test on the next free worker, except the container tests, which run on one worker,
-    one after another: they share image tags, a wheelhouse and the Docker engine, and their
-    module-scoped stacks are costly to start. (pytest-xdist's `--dist loadgroup` cannot do it
-    on pytest 9.2, where it no longer renames the grouped tests.)"""
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Each test file on the next free worker, whole, so that a module's fixtures (an Airflow
+    stack, Celery, Azurite) start once; the container tests all on one worker, one after another:
+    they share image tags, a wheelhouse and the Docker engine. An explicit `--dist` other than
+    `load` keeps pytest-xdist's own scheduler. (Its `--dist loadgroup` cannot do this on pytest 9.2,
+    where it no longer renames the grouped tests.)"""
+    if config.getvalue("dist") not in (None, "load"):
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class ContainerTestsTogether(LoadScopeScheduling):
+    class ByFileContainerTestsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tests/container/" if nodeid.startswith("tests/container/") else nodeid
+            return "tests/container/" if nodeid.startswith("tests/container/") else nodeid.split("::", 1)[0]
 
-    return ContainerTestsTogether(config, log)
+    return ByFileContainerTestsTogether(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -79,6 +79,10 @@ class LocalAirflow:
             # Every process must sign and check task tokens with the same secret.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__PORT": str(self.port),
+            # The scheduler's and triggerer's log servers: two stacks at once (pytest -n) must not
+            # both take Airflow's default ports, 8793 and 8794.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             # Loopback only: every caller of this API server is an admin (all_admins below).
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",

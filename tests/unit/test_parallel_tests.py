@@ -1,5 +1,5 @@
 """`make test` runs on pytest-xdist workers: the container tests must all land on one worker, each
-other test on whichever is free. A small session with the repository's conftest as a plugin, in a
+other test file on whichever is free. A small session with the repository's conftest as a plugin, in a
 subprocess, on two workers."""
 
 from __future__ import annotations
@@ -49,13 +49,17 @@ def test_the_container_tests_share_one_worker(tmp_path: Path) -> None:
     assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == []  # each worker's temp folder went
 
 
-def test_only_the_container_tests_are_grouped() -> None:
-    """The scheduler's units of work: all container tests in one, every other test alone."""
+def test_a_file_is_one_unit_of_work_and_the_container_tests_are_one() -> None:
+    """The scheduler's units of work: all container tests in one, every other test with its file."""
     from tests.conftest import pytest_xdist_make_scheduler
 
-    config = SimpleNamespace(getvalue=lambda name: ["2*popen"] if name == "tx" else None)
+    config = SimpleNamespace(getvalue=lambda name: {"tx": ["2*popen"], "dist": "load"}.get(name))
     scheduler = pytest_xdist_make_scheduler(config, None)
     container = ["tests/container/test_a.py::test_one", "tests/container/test_b.py::test_two[x]"]
-    others = ["tests/integration/test_c.py::test_three", "tests/integration/test_c.py::test_four", "tests/unit/t.py::t"]
     assert len({scheduler._split_scope(nodeid) for nodeid in container}) == 1
-    assert [scheduler._split_scope(nodeid) for nodeid in others] == others
+    others = ["tests/integration/test_c.py::test_three", "tests/integration/test_c.py::test_four[y]"]
+    others.append("tests/unit/t.py::t")
+    scopes = [scheduler._split_scope(nodeid) for nodeid in others]
+    assert scopes == ["tests/integration/test_c.py", "tests/integration/test_c.py", "tests/unit/t.py"]
+    config = SimpleNamespace(getvalue=lambda name: {"tx": ["2*popen"], "dist": "loadfile"}.get(name))
+    assert pytest_xdist_make_scheduler(config, None) is None  # an explicit choice is kept
