@@ -40,7 +40,7 @@ WORKFLOWS='^\.github/workflows/[^/]+\.ya?ml$'
 files_for() {
   case $1 in
     ruff | ruff-format) echo . ;;
-    sqlfluff) repo_files '^dbt/.*\.sql$' ;;
+    sqlfluff) repo_files '^(dbt|tools/adopt_files)/.*\.sql$' ;;
     yamllint) repo_files '(\.ya?ml|^\.yamllint)$' ;;
     hadolint) repo_files '(^|/)(Dockerfile(\.[^/]+)?|[^/]+\.[Dd]ockerfile)$' ;;
     shellcheck) shell_files ;;

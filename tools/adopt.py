@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from tools.adopt_checks import REGISTRATIONS, AdoptRefused, Plan, blueprint_defaults, plan_adoption, shown
 from tools.manifest import parse_project
 
@@ -30,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT = REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
 # dbt's output and local state, next to any dbt_project.yml: rebuilt by dbt, never the team's code.
 BUILD_OUTPUT = frozenset({"target", "logs", "dbt_packages", ".user.yml"})
+# dbt's postgres__create_schema made safe for concurrent tasks (the file says why).
+SCHEMA_MACRO = Path(__file__).resolve().parent / "adopt_files" / "blueprint_create_schema.sql"
+OWN_SCHEMA_MACRO = re.compile(r"\bmacro\s+postgres__create_schema\s*\(")
 PROFILE = string.Template("""\
 # Written by `make adopt` (tools/adopt.py). Connection settings come only from the environment
 # (the blueprint's POSTGRES_* contract), so the same file serves local runs, CI and the workers.
@@ -82,6 +87,28 @@ def copy_project(source: Path, staging: Path, with_profile: bool) -> None:
     shutil.copytree(source, staging, ignore=left_out, dirs_exist_ok=True)
 
 
+def macro_folders(project_dir: Path) -> list[Path]:
+    """The project's own macro paths (dbt's default: macros/)."""
+    config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    return [project_dir / folder for folder in config.get("macro-paths") or ["macros"]]
+
+
+def macro_files(project_dir: Path) -> list[Path]:
+    return sorted(path for folder in macro_folders(project_dir) if folder.is_dir() for path in folder.rglob("*.sql"))
+
+
+def add_schema_macro(project_dir: Path) -> Path | None:
+    """Give the project the blueprint's postgres__create_schema unless it defines its own: the
+    copy is refreshed on every adoption, the team's own override is never replaced."""
+    theirs = [path for path in macro_files(project_dir) if path.name != SCHEMA_MACRO.name]
+    if any(OWN_SCHEMA_MACRO.search(path.read_text(errors="replace")) for path in theirs):
+        return None
+    dest = macro_folders(project_dir)[0] / SCHEMA_MACRO.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SCHEMA_MACRO, dest)
+    return dest
+
+
 @contextmanager
 def parse_schema(schema: str) -> Iterator[None]:
     """The manifest records each node's schema, which must be the registered target schema; a
@@ -129,6 +156,7 @@ def build_in_staging(plan: Plan, root: Path, dbt: Path) -> Path:
         if not plan.keep_profile:
             profile = PROFILE.substitute(profile=plan.profile, target=plan.target, schema=plan.name)
             (staging / "profiles.yml").write_text(profile)
+        add_schema_macro(staging)
         with parse_schema(plan.name):
             parse_project(staging, dbt, schema=plan.name)
     except RuntimeError as error:
@@ -210,6 +238,13 @@ def manifest_contents(manifest_path: Path) -> tuple[str, list[str]]:
     return ", ".join([*counts, counted(len(sources), "source")]), sources
 
 
+def schema_macro_report(project_dir: Path, root: Path) -> str:
+    ours = [path for path in macro_files(project_dir) if path.name == SCHEMA_MACRO.name]
+    if ours:
+        return f"added {shown(ours[0], root)} (concurrent tasks create a fresh target schema without a race)"
+    return "kept the project's own postgres__create_schema"
+
+
 def what_was_done(plan: Plan, root: Path, registered: bool, counts: str) -> list[str]:
     dest, registration = shown(plan.dest, root), shown(root / REGISTRATIONS / f"{plan.name}.yaml", root)
     copied = (
@@ -227,6 +262,7 @@ def what_was_done(plan: Plan, root: Path, registered: bool, counts: str) -> list
         f"adopted {plan.name}: {copied}",
         f"profile: {profile}",
         f"registered: {registration}" if registered else f"registration: {registration} exists, left as is",
+        f"schema creation: {schema_macro_report(plan.dest, root)}",
         f"manifest: {dest}/target/manifest.json ({counts})",
         f"DAGs: {dags} (one per mode in execution.enabled_modes)",
     ]

@@ -264,10 +264,19 @@ class LocalAirflow:
                 parts.append(f"(could not read the metadata database: {error})")
             parts.append(f"=== {dag_id} run {run_id}: {runs[0][0] if runs else 'not found'}")
             parts += [f"    {task_id}: {state}" for task_id, state in tasks]
-            for task_id, state in tasks:
-                if state not in ("success", "skipped"):
-                    log = self.task_log(dag_id, run_id, task_id) or "(no log file)"
-                    parts.append(f"--- task {task_id} ({state}), last {lines} lines of its log\n{_tail(log, lines)}")
+            logs = {
+                task_id: self.task_log(dag_id, run_id, task_id) or "(no log file)"
+                for task_id, state in tasks
+                if state not in ("success", "skipped")
+            }
+            # The errors come first: a CI summary keeps the start of a long report.
+            parts += [
+                f"--- errors in {task_id}'s log\n{errors}" for task_id, log in logs.items() if (errors := _errors(log))
+            ]
+            parts += [
+                f"--- task {task_id}, last {lines} lines of its log\n{_tail(log, lines)}"
+                for task_id, log in logs.items()
+            ]
         parts.append(self.service_log_tails())
         return "\n".join(parts)
 
@@ -367,6 +376,23 @@ class LocalAirflow:
 
 def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _errors(log: str, limit: int = 12) -> str:
+    """A task log's error events, one short line each: Airflow's structured ones with their
+    exception, and any other line that names an error (dbt's output, a traceback's last line)."""
+    found = []
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and event.get("level") in ("error", "critical"):
+            details = [f"{d.get('exc_type')}: {d.get('exc_value')}" for d in event.get("error_detail") or []]
+            found.append(" | ".join([f"{event.get('timestamp', '')} {event.get('event', '')}", *details]))
+        elif "error" in (str(event.get("event", "")) if isinstance(event, dict) else line).lower():
+            found.append(str(event.get("event")) if isinstance(event, dict) else line)
+    return "\n".join(f"    {line[:400]}" for line in found[-limit:])
 
 
 def _signal_group(pgid: int, signum: int) -> None:

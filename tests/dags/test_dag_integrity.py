@@ -9,6 +9,7 @@ DagBag fails. No connection or variable is defined (see conftest), and no databa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from include.blueprint.dag_specs import dag_specs
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
 from tests.dags.expectations import problems_of
+from tools.adopt import SCHEMA_MACRO
 
 DAGS_DIR = REPO_ROOT / "dags"
 DECLARED = {spec.dag_id: spec for spec in dag_specs(load_settings())}
@@ -127,6 +129,32 @@ def test_dags_parse_without_running_dbt(registered_projects: dict[str, Path], mo
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == set(DECLARED)
+
+
+def test_every_project_creates_its_schema_safely_under_concurrent_tasks(registered_projects: dict[str, Path]) -> None:
+    """A project's own postgres__create_schema (make adopt adds tools/adopt_files/'s): with dbt's,
+    the first run's concurrent tasks on a fresh schema fail on a duplicate key in pg_namespace."""
+    config = load_settings()
+    manifests = {name: json.loads(config.projects[name].manifest_path.read_text()) for name in registered_projects}
+    without = [
+        name
+        for name, manifest in manifests.items()
+        if not any(  # the root project's, which dbt prefers over the adapter's
+            macro["name"] == "postgres__create_schema" and macro["package_name"] == manifest["metadata"]["project_name"]
+            for macro in manifest["macros"].values()
+        )
+    ]
+    assert without == [], (
+        f"{', '.join(without)}: no postgres__create_schema of the project's own. Copy "
+        "tools/adopt_files/blueprint_create_schema.sql into its macros/ (`make adopt` does), then `make manifest`"
+    )
+    outdated = [
+        copy
+        for project_dir in registered_projects.values()
+        for copy in project_dir.rglob(SCHEMA_MACRO.name)
+        if "dbt_packages" not in copy.parts and copy.read_bytes() != SCHEMA_MACRO.read_bytes()
+    ]
+    assert outdated == [], f"{outdated}: not the blueprint's current {SCHEMA_MACRO} (`make adopt` again refreshes it)"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,43 @@ def test_wrong_password_fails_fast_with_a_clear_error(jaffle_project: Path, post
     )  # fmt: skip
     assert result.returncode != 0
     assert "password authentication failed" in result.stdout
+
+
+def _wait_for_a_blocked_session(postgres: ConnectionSettings, dbt: subprocess.Popen, timeout: float = 120) -> None:
+    """Until a session of this database waits on a lock (or dbt ended, which the test then reports)."""
+    waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
+    deadline = time.monotonic() + timeout
+    while dbt.poll() is None and postgres.query(waiting)[0][0] == 0:
+        assert time.monotonic() < deadline, f"dbt did not reach its schema creation within {timeout:.0f} s"
+        time.sleep(0.2)
+
+
+def test_a_fresh_schema_created_by_concurrent_invocations_fails_none(
+    jaffle_project: Path, postgres: ConnectionSettings, tmp_path: Path
+) -> None:
+    """The session below stands in for another task's dbt midway through the project's
+    postgres__create_schema (macros/blueprint_create_schema.sql): it holds the macro's lock and has
+    created the schema, not yet committed. This dbt must wait for it, then find the schema. With
+    dbt's own macro it would fail on a duplicate key in pg_namespace once the other commits."""
+    schema = "dbt_schema_race"
+    other = postgres.connect()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("select pg_advisory_xact_lock(hashtext('dbt create schema'), hashtext(%s))", (schema,))
+            cursor.execute(f'create schema "{schema}"')
+        dbt = subprocess.Popen(
+            [str(DBT_BIN / "dbt"), "--no-use-colors", "seed", "--select", "raw_customers", "--target-path",
+             str(tmp_path), "--project-dir", str(jaffle_project), "--profiles-dir", str(jaffle_project)],
+            env=dbt_env(postgres, schema), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for_a_blocked_session(postgres, dbt)
+            other.commit()
+            output, _ = dbt.communicate(timeout=300)
+        finally:
+            dbt.kill()
+            dbt.wait()
+    finally:
+        other.close()
+    assert dbt.returncode == 0, output[-3000:]
+    assert postgres.query(f'select count(*) from "{schema}".raw_customers')[0][0] > 0

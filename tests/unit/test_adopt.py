@@ -17,7 +17,7 @@ from packaging.version import Version
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
 from tools import adopt as adopt_module
-from tools.adopt import main
+from tools.adopt import SCHEMA_MACRO, add_schema_macro, main
 from tools.adopt_checks import dbt_specifiers
 
 ACME_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "dbt_projects" / "acme"
@@ -290,6 +290,7 @@ def test_adopt_copies_keeps_the_env_profile_registers_and_parses(
     assert sorted(path.name for path in dest.iterdir()) == [
         "dbt_project.yml",
         "logs",  # this adoption's own `dbt parse`
+        "macros",  # the blueprint's postgres__create_schema
         "models",
         "profiles.yml",
         "seeds",
@@ -304,13 +305,43 @@ def test_adopt_copies_keeps_the_env_profile_registers_and_parses(
     assert out[0] == f"adopted shop: copied {source} -> dbt/shop (without target/, logs/, dbt_packages/)"
     assert out[1] == "profile: kept dbt/shop/profiles.yml (it reads its connection from the POSTGRES_* variables)"
     assert out[2] == "registered: include/blueprint/config/projects/shop.yaml"
-    assert out[3] == "manifest: dbt/shop/target/manifest.json (1 model, 1 seed, 0 snapshots, 1 test, 1 source)"
-    assert out[4] == "DAGs: shop_local (one per mode in execution.enabled_modes)"
+    assert out[3] == (
+        "schema creation: added dbt/shop/macros/blueprint_create_schema.sql"
+        " (concurrent tasks create a fresh target schema without a race)"
+    )
+    assert (dest / "macros" / SCHEMA_MACRO.name).read_text() == SCHEMA_MACRO.read_text()
+    assert "macro.shop.postgres__create_schema" in manifest["macros"]  # dbt uses it over its own
+    assert out[4] == "manifest: dbt/shop/target/manifest.json (1 model, 1 seed, 0 snapshots, 1 test, 1 source)"
+    assert out[5] == "DAGs: shop_local (one per mode in execution.enabled_modes)"
     assert "  - the source tables must exist in the warehouse: raw_data.payments" in out
     assert any("`enabled: false` in include/blueprint/config/projects/jaffle_shop.yaml" in line for line in out)
     assert not [path for path in (repo / "dbt").iterdir() if path.name.startswith(".adopt-")]
     # The settings loader reads the registration as written.
     assert load_settings({}, repo_root=repo).projects["shop"].target_schema == "shop"
+
+
+OWN_SCHEMA_MACRO = "{% macro postgres__create_schema(relation) %}{{ return(none) }}{% endmacro %}\n"
+PROJECT_YML = "name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\nmacro-paths: [{paths}]\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"dbt_project.yml": PROJECT_YML.format(paths="dbt_macros, more")}, "dbt_macros/blueprint_create_schema.sql"),
+        ({"dbt_project.yml": PROJECT_YML.format(paths="a, b"), "b/deep/schema.sql": OWN_SCHEMA_MACRO}, None),
+    ],
+    ids=["first-macro-path", "the-teams-own-override"],
+)
+def test_the_schema_macro_goes_to_the_first_macro_path_unless_the_project_has_its_own(
+    tmp_path: Path, files: dict[str, str], expected: str | None
+) -> None:
+    project = tmp_path / "shop"
+    write_files(project, files)
+    added = add_schema_macro(project)
+    assert (added and added.relative_to(project).as_posix()) == expected
+    assert sorted(path.name for path in project.rglob("*.sql")) == sorted(
+        [Path(name).name for name in files if name.endswith(".sql")] + ([SCHEMA_MACRO.name] if expected else [])
+    )
 
 
 def test_literal_password_is_never_copied_and_name_renames(
@@ -393,4 +424,4 @@ def test_adopting_a_team_shaped_project(tmp_path: Path, repo: Path, capsys: pyte
     assert "# This project's selectors (selectors.yml): nightly, hourly, finance." in registration
     assert "profile: kept dbt/acme/profiles.yml" in out[1]
     assert any(line.startswith("  - the source tables must exist in the warehouse: acme_raw.customers") for line in out)
-    assert "snapshot" in out[3]
+    assert "snapshot" in out[4]
