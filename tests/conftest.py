@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,35 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
         def _split_scope(self, nodeid: str) -> str:
             return "tests/container/" if nodeid.startswith("tests/container/") else nodeid.split("::", 1)[0]
 
+        def schedule(self) -> None:
+            if self.collection is None:  # the first call: the queue follows the collections' order
+                self.config.option.loadscopereorder = False
+                for node, collection in self.registered_collections.items():
+                    self.registered_collections[node] = heaviest_first(collection, self._split_scope)
+            super().schedule()
+
     return ByFileContainerTestsTogether(config, log)
+
+
+# The suites whose files run for minutes go out first, so that the short unit and DAG files fill
+# the end of the run on both workers instead of one worker finishing a long file alone.
+LONG_SUITES = ("tests/container/", "tests/integration/")
+
+
+def heaviest_first(nodeids: list[str], scope_of: Callable[[str], str]) -> list[str]:
+    """The tests, their scopes ordered by suite (LONG_SUITES first), then by number of tests (as
+    pytest-xdist orders them), then as collected; a scope's tests keep their order."""
+    sizes = Counter(scope_of(nodeid) for nodeid in nodeids)
+    first_seen: dict[str, int] = {}
+    for index, nodeid in enumerate(nodeids):
+        first_seen.setdefault(scope_of(nodeid), index)
+
+    def rank(nodeid: str) -> tuple[int, int, int]:
+        scope = scope_of(nodeid)
+        suite = next((i for i, prefix in enumerate(LONG_SUITES) if nodeid.startswith(prefix)), len(LONG_SUITES))
+        return suite, -sizes[scope], first_seen[scope]
+
+    return sorted(nodeids, key=rank)  # stable: a scope's tests stay in their order
 
 
 @pytest.fixture(autouse=True)
