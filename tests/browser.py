@@ -78,7 +78,7 @@ class DevToolsPage:
         result = self._call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
+    def wait_for(self, expression: str, timeout: float = 90.0) -> Any:
         deadline = time.monotonic() + timeout
         while not (value := self.evaluate(expression)):
             if time.monotonic() > deadline:

@@ -154,7 +154,7 @@ def test_a_killed_caller_stops_its_dbt_and_its_query(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(caller.pid, signal.SIGKILL)  # a no-op once the caller's group has gone
         caller.wait()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a bound for a hang, not a speed check: CI's machine is shared
     while postgres.query(sleeping)[0][0] and time.monotonic() < deadline:
         time.sleep(0.5)
     assert postgres.query(sleeping)[0][0] == 0, "the killed task's query kept running"
