@@ -34,8 +34,15 @@ start_engine() {
     systemctl start docker
   else
     say "starting dockerd $DOCKERD_FLAGS (log: $DOCKERD_LOG)"
+    # The daemon outlives its caller, so it gets the machine's environment, not the caller's: a
+    # test worker's TMPDIR is removed when the worker ends, and runc writes every exec's files
+    # there (a health check then fails for as long as the engine runs).
+    local daemon_env=(PATH="$PATH" HOME="${HOME:-/root}") name
+    for name in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+      if [ -n "${!name:-}" ]; then daemon_env+=("$name=${!name}"); fi
+    done
     # shellcheck disable=SC2086  # DOCKERD_FLAGS is a list of flags
-    setsid nohup dockerd $DOCKERD_FLAGS >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    setsid nohup env -i "${daemon_env[@]}" dockerd $DOCKERD_FLAGS >>"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
   for _ in $(seq 60); do engine_up && return 0; sleep 0.5; done
   fail "dockerd did not answer within 30 s; see $DOCKERD_LOG"
