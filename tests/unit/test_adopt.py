@@ -17,7 +17,7 @@ from packaging.version import Version
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT
 from tools import adopt as adopt_module
-from tools.adopt import SCHEMA_MACRO, add_schema_macro, main
+from tools.adopt import SCHEMA_MACRO, main
 from tools.adopt_checks import dbt_specifiers
 
 ACME_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "dbt_projects" / "acme"
@@ -318,30 +318,6 @@ def test_adopt_copies_keeps_the_env_profile_registers_and_parses(
     assert not [path for path in (repo / "dbt").iterdir() if path.name.startswith(".adopt-")]
     # The settings loader reads the registration as written.
     assert load_settings({}, repo_root=repo).projects["shop"].target_schema == "shop"
-
-
-OWN_SCHEMA_MACRO = "{% macro postgres__create_schema(relation) %}{{ return(none) }}{% endmacro %}\n"
-PROJECT_YML = "name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\nmacro-paths: [{paths}]\n"
-
-
-@pytest.mark.parametrize(
-    ("files", "expected"),
-    [
-        ({"dbt_project.yml": PROJECT_YML.format(paths="dbt_macros, more")}, "dbt_macros/blueprint_create_schema.sql"),
-        ({"dbt_project.yml": PROJECT_YML.format(paths="a, b"), "b/deep/schema.sql": OWN_SCHEMA_MACRO}, None),
-    ],
-    ids=["first-macro-path", "the-teams-own-override"],
-)
-def test_the_schema_macro_goes_to_the_first_macro_path_unless_the_project_has_its_own(
-    tmp_path: Path, files: dict[str, str], expected: str | None
-) -> None:
-    project = tmp_path / "shop"
-    write_files(project, files)
-    added = add_schema_macro(project)
-    assert (added and added.relative_to(project).as_posix()) == expected
-    assert sorted(path.name for path in project.rglob("*.sql")) == sorted(
-        [Path(name).name for name in files if name.endswith(".sql")] + ([SCHEMA_MACRO.name] if expected else [])
-    )
 
 
 def test_literal_password_is_never_copied_and_name_renames(
