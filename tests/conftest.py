@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import leaks
+from tests import leaks, schedule
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.cpu_log"]
@@ -85,48 +84,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called under `pytest -n N` only
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """Each test file on the next free worker, whole, so that a module's fixtures (an Airflow
-    stack, Celery, Azurite) start once; the container tests all on one worker, one after another:
-    they share image tags, a wheelhouse and the Docker engine. An explicit `--dist` other than
-    `load` keeps pytest-xdist's own scheduler. (Its `--dist loadgroup` cannot do this on pytest 9.2,
-    where it no longer renames the grouped tests.)"""
+    """Each test file on the next free worker, whole, the longest first, and the container tests
+    as one unit (tests/schedule.py). An explicit `--dist` other than `load` keeps pytest-xdist's
+    own scheduler. (Its `--dist loadgroup` cannot do this on pytest 9.2, where it no longer renames
+    the grouped tests.)"""
     if config.getvalue("dist") not in (None, "load"):
         return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByFileContainerTestsTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "tests/container/" if nodeid.startswith("tests/container/") else nodeid.split("::", 1)[0]
-
-        def schedule(self) -> None:
-            if self.collection is None:  # the first call: the queue follows the collections' order
-                self.config.option.loadscopereorder = False
-                for node, collection in self.registered_collections.items():
-                    self.registered_collections[node] = heaviest_first(collection, self._split_scope)
-            super().schedule()
-
-    return ByFileContainerTestsTogether(config, log)
-
-
-# The suites whose files run for minutes go out first, so that the short unit and DAG files fill
-# the end of the run on both workers instead of one worker finishing a long file alone.
-LONG_SUITES = ("tests/container/", "tests/integration/")
-
-
-def heaviest_first(nodeids: list[str], scope_of: Callable[[str], str]) -> list[str]:
-    """The tests, their scopes ordered by suite (LONG_SUITES first), then by number of tests (as
-    pytest-xdist orders them), then as collected; a scope's tests keep their order."""
-    sizes = Counter(scope_of(nodeid) for nodeid in nodeids)
-    first_seen: dict[str, int] = {}
-    for index, nodeid in enumerate(nodeids):
-        first_seen.setdefault(scope_of(nodeid), index)
-
-    def rank(nodeid: str) -> tuple[int, int, int]:
-        scope = scope_of(nodeid)
-        suite = next((i for i, prefix in enumerate(LONG_SUITES) if nodeid.startswith(prefix)), len(LONG_SUITES))
-        return suite, -sizes[scope], first_seen[scope]
-
-    return sorted(nodeids, key=rank)  # stable: a scope's tests stay in their order
+    return schedule.make_scheduler(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ subprocess, on two workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 
 from tests.conftest import REPO_ROOT
 from tests.leaks import SESSION_VARIABLE, WORKER_VARIABLE
+from tests.schedule import DURATIONS_VARIABLE, expected_seconds, load_durations, longest_first
 
 RECORDING_TEST = """
 import os, time
@@ -24,21 +26,29 @@ def test_{name}():
 """
 
 
-def test_the_container_tests_share_one_worker(tmp_path: Path) -> None:
+def test_the_container_tests_share_one_worker_and_the_longest_files_go_first(tmp_path: Path) -> None:
     for folder in ("container", "integration"):
         for index in range(4):
             module = tmp_path / "tests" / folder / f"test_{folder}_{index}.py"
             module.parent.mkdir(parents=True, exist_ok=True)
             module.write_text(RECORDING_TEST.format(name=f"{folder}_{index}"))
-    # the largest file, which pytest-xdist's own order would hand out first
+    # the file with the most tests, which pytest-xdist's own order would hand out first
     many = "".join(RECORDING_TEST.format(name=f"unit_{index}") for index in range(6))
     (tmp_path / "tests" / "unit").mkdir()
     (tmp_path / "tests" / "unit" / "test_unit_0.py").write_text(many)
+    record = {
+        "tests/container/": {"seconds": 400, "tests": 4},
+        "tests/integration/test_integration_0.py": {"seconds": 10, "tests": 1},
+        "tests/integration/test_integration_3.py": {"seconds": 200, "tests": 1},  # the longest
+        "tests/unit/test_unit_0.py": {"seconds": 3, "tests": 6},
+    }
+    (tmp_path / "durations.json").write_text(json.dumps({"units": record}))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "tmp").mkdir()
     log = tmp_path / "workers.log"
     env = {key: value for key, value in os.environ.items() if key not in (SESSION_VARIABLE, WORKER_VARIABLE)}
     env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(REPO_ROOT), WORKER_LOG=str(log))
+    env[DURATIONS_VARIABLE] = str(tmp_path / "durations.json")
     command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", "-n", "2"]
     command += ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "base")]
     result = subprocess.run([*command, "tests"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -48,9 +58,9 @@ def test_the_container_tests_share_one_worker(tmp_path: Path) -> None:
     for line in log.read_text().splitlines():
         module, worker = line.split()
         workers[module.split("_")[1]].add(worker)
-        first_on.setdefault(worker, module.split("_")[1])
+        first_on.setdefault(worker, module.removeprefix("test_"))
     assert len(workers["container"]) == 1, workers
-    assert sorted(first_on.values()) == ["container", "integration"], first_on  # the long suites first
+    assert sorted(first_on.values()) == ["container_0", "integration_3"], first_on  # the two longest units
     # which worker takes which of the other tests depends on timing; both take some
     assert workers["container"] | workers["integration"] == {"gw0", "gw1"}, workers
     assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == []  # each worker's temp folder went
@@ -72,30 +82,65 @@ def test_a_file_is_one_unit_of_work_and_the_container_tests_are_one() -> None:
     assert pytest_xdist_make_scheduler(config, None) is None  # an explicit choice is kept
 
 
-def test_the_long_suites_go_out_first_and_a_files_tests_stay_together() -> None:
-    from tests.conftest import heaviest_first, pytest_xdist_make_scheduler
+def test_the_longest_units_go_out_first() -> None:
+    record = {
+        "tests/container/": {"seconds": 300, "tests": 2},
+        "tests/dags/test_dags.py": {"seconds": 5, "tests": 1},
+        "tests/integration/test_one.py": {"seconds": 400, "tests": 1},
+        "tests/integration/test_two.py": {"seconds": 100, "tests": 2},
+        "tests/unit/test_many.py": {"seconds": 3, "tests": 3},
+    }
+    sizes = {"tests/container/": 2, "tests/dags/test_dags.py": 1, "tests/integration/test_one.py": 1}
+    sizes |= {"tests/integration/test_two.py": 2, "tests/unit/test_many.py": 3, "tests/unit/test_few.py": 1}
+    assert longest_first(sizes, record) == [
+        "tests/integration/test_one.py",  # 400 s, though it has one test
+        "tests/container/",
+        "tests/integration/test_two.py",
+        "tests/dags/test_dags.py",
+        "tests/unit/test_many.py",  # the most tests, 3 s
+        "tests/unit/test_few.py",  # unknown: 1 s a test, as its suite's record
+    ]
 
-    config = SimpleNamespace(getvalue=lambda name: {"tx": ["2*popen"], "dist": "load"}.get(name))
-    scope_of = pytest_xdist_make_scheduler(config, None)._split_scope
-    collected = [
-        "tests/container/test_image.py::test_a",
-        "tests/dags/test_dags.py::test_b",
-        "tests/integration/test_one.py::test_c",
-        "tests/integration/test_two.py::test_d",
-        "tests/integration/test_two.py::test_e",
-        "tests/unit/test_many.py::test_f",
-        "tests/unit/test_many.py::test_g",
-        "tests/unit/test_many.py::test_h",
-        "tests/container/test_run.py::test_i",
+
+def test_a_unit_the_record_lacks_is_estimated_from_its_suite_and_a_changed_one_is_scaled() -> None:
+    record = {
+        "tests/integration/test_one.py": {"seconds": 30, "tests": 1},
+        "tests/integration/test_three.py": {"seconds": 50, "tests": 1},
+        "tests/unit/test_many.py": {"seconds": 6, "tests": 6},  # 1 s a test, now 3 tests
+    }
+    sizes = {"tests/integration/test_two.py": 2, "tests/unit/test_many.py": 3, "tests/dags/test_dags.py": 1}
+    expected = expected_seconds(sizes, record)
+    # the median integration test takes 40 s; no dags file is known: the median of all, 30 s
+    assert expected == {
+        "tests/integration/test_two.py": 80.0,
+        "tests/unit/test_many.py": 3.0,
+        "tests/dags/test_dags.py": 30.0,
+    }
+    assert expected_seconds({"tests/unit/t.py": 4}, {}) == {"tests/unit/t.py": 4.0}  # no record: by tests
+
+
+def test_the_record_is_written_from_a_runs_log_and_read_back(tmp_path: Path) -> None:
+    from tools.bench.test_suite import write_durations
+
+    log = [
+        {"test": "tests/container/test_a.py::t1", "wall": 10.0, "load": 1.0},
+        {"test": "tests/container/test_b.py::t2", "wall": 5.5, "load": 2.0},
+        {"test": "tests/unit/test_c.py::t3[x]", "wall": 0.3, "load": 3.0},
     ]
-    assert heaviest_first(collected, scope_of) == [
-        "tests/container/test_image.py::test_a",  # every container test, one unit, first
-        "tests/container/test_run.py::test_i",
-        "tests/integration/test_two.py::test_d",  # then integration files, the larger first
-        "tests/integration/test_two.py::test_e",
-        "tests/integration/test_one.py::test_c",
-        "tests/unit/test_many.py::test_f",  # then the rest, the larger first
-        "tests/unit/test_many.py::test_g",
-        "tests/unit/test_many.py::test_h",
-        "tests/dags/test_dags.py::test_b",
-    ]
+    path = tmp_path / "durations.json"
+    write_durations(log, path)
+    assert load_durations(path) == {
+        "tests/container/": {"seconds": 15.5, "tests": 2},
+        "tests/unit/test_c.py": {"seconds": 0.3, "tests": 1},
+    }
+    path.write_text("{not json")
+    assert load_durations(path) == {}  # a broken record costs the order only
+    assert load_durations(tmp_path / "missing.json") == {}
+
+
+def test_the_shipped_record_is_read() -> None:
+    """A file the record lacks is estimated from its suite (above), so a team's new test file needs
+    no refresh; but a record that no longer parses would silently lose the order."""
+    known = load_durations()
+    assert "tests/container/" in known, "tests/durations.json: python -m tools.bench.test_suite --write-durations"
+    assert all(unit["seconds"] >= 0 and unit["tests"] > 0 for unit in known.values())

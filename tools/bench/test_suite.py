@@ -3,6 +3,11 @@ the machine's busy CPU seconds) per suite and per file, and prints what the run'
 any schedule of the same tests on this machine's cores.
 
     python -m tools.bench.test_suite [.local/test-reports/cpu.jsonl] [--files 15]
+    python -m tools.bench.test_suite --write-durations tests/durations.json
+
+The second form records each unit of work's seconds (a file; the container suite as one) for the
+parallel run's order (tests/schedule.py): run it after a `make test` on a quiet machine, when
+files were added or their tests changed much.
 
 The CPU figure is the machine's, so it is the suite's own only on a machine with nothing else to
 do; the load column says how quiet it was.
@@ -99,11 +104,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log", nargs="?", type=Path, default=DEFAULT_LOG)
     parser.add_argument("--files", type=int, default=15, help="how many of the longest files to list")
+    parser.add_argument("--write-durations", type=Path, metavar="JSON", help="record each unit's seconds there")
     args = parser.parse_args(argv)
     if not args.log.exists():
         parser.error(f"{args.log} does not exist: run `make test` first (it writes one line per test)")
-    print(report(read(args.log), args.files, os.cpu_count() or 1))
+    records = read(args.log)
+    if args.write_durations:
+        write_durations(records, args.write_durations)
+        print(f"{args.write_durations}: the seconds of {len(records)} tests, per unit of work")
+        return 0
+    print(report(records, args.files, os.cpu_count() or 1))
     return 0
+
+
+def write_durations(records: list[dict], path: Path) -> None:
+    from tests.schedule import durations_from_log  # the scheduler's own units
+
+    loads = sorted(record["load"] for record in records)
+    load = {"min": loads[0], "median": loads[len(loads) // 2], "max": loads[-1]}
+    units = durations_from_log(records)
+    # one line per unit, so that a refresh reads as a short diff
+    lines = [f"  {json.dumps(scope)}: {json.dumps(unit)}" for scope, unit in units.items()]
+    path.write_text(
+        "{\n"
+        ' "about": "seconds per unit of work of one `make test`, for its order (tests/schedule.py)",\n'
+        f' "load_average": {json.dumps(load)},\n'
+        ' "units": {\n' + ",\n".join(lines) + "\n }\n}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""The order in which `make test`'s pytest-xdist workers take the test files.
+
+A unit of work is a test file, whole, so that a module's fixtures (an Airflow stack, Celery,
+Azurite) start once, and the container tests are one unit: they share image tags, a wheelhouse and
+the Docker engine. Units go out longest first, each to the next free worker (the classic
+longest-processing-time rule), so that no worker starts a long file when the other is about to
+run out of work. How long a unit takes comes from tests/durations.json, the seconds each unit took
+in a recent `make test` (refresh it with `python -m tools.bench.test_suite --write-durations`). A
+file the record does not know, or whose number of tests changed, is estimated from the seconds per
+test of its suite: a stale record changes the order, never which tests run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+DURATIONS = Path(__file__).with_name("durations.json")
+DURATIONS_VARIABLE = "TEST_DURATIONS"  # another record, for a session started by a test
+CONTAINER_TESTS = "tests/container/"
+SECONDS_PER_UNKNOWN_TEST = 1.0  # when the record knows no unit at all
+
+
+def scope_of(nodeid: str) -> str:
+    """A test's unit of work: its file, or the whole container suite."""
+    return CONTAINER_TESTS if nodeid.startswith(CONTAINER_TESTS) else nodeid.split("::", 1)[0]
+
+
+def suite_of(scope: str) -> str:
+    """tests/integration/test_x.py -> tests/integration/"""
+    return scope.rsplit("/", 1)[0] + "/" if "/" in scope.rstrip("/") else scope
+
+
+def load_durations(path: Path | None = None) -> dict[str, dict[str, float]]:
+    """{scope: {"seconds": s, "tests": n}}; empty when the file is missing or unreadable, which
+    only costs the run its order."""
+    path = path or Path(os.environ.get(DURATIONS_VARIABLE) or DURATIONS)
+    try:
+        units = json.loads(path.read_text())["units"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {
+        scope: {"seconds": float(unit["seconds"]), "tests": int(unit["tests"])}
+        for scope, unit in units.items()
+        if isinstance(unit, dict) and unit.get("tests")
+    }
+
+
+def durations_from_log(records: list[dict]) -> dict[str, dict[str, float]]:
+    """Per unit of work, the wall seconds and number of tests of a cpu.jsonl log (tests/cpu_log.py)."""
+    seconds: Counter[str] = Counter()
+    tests: Counter[str] = Counter()
+    for record in records:
+        seconds[scope_of(record["test"])] += record["wall"]
+        tests[scope_of(record["test"])] += 1
+    return {scope: {"seconds": round(seconds[scope], 1), "tests": tests[scope]} for scope in sorted(tests)}
+
+
+def expected_seconds(tests_per_scope: Mapping[str, int], known: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each scope's expected seconds: its recorded seconds per test times its tests now, or, for a
+    scope the record lacks, the median seconds per test of its suite's recorded scopes."""
+    per_test = {scope: unit["seconds"] / unit["tests"] for scope, unit in known.items()}
+    by_suite: dict[str, list[float]] = {}
+    for scope, seconds in per_test.items():
+        by_suite.setdefault(suite_of(scope), []).append(seconds)
+    overall = statistics.median(per_test.values()) if per_test else SECONDS_PER_UNKNOWN_TEST
+    expected = {}
+    for scope, tests in tests_per_scope.items():
+        suite = by_suite.get(suite_of(scope))
+        rate = per_test.get(scope, statistics.median(suite) if suite else overall)
+        expected[scope] = rate * tests
+    return expected
+
+
+def longest_first(tests_per_scope: Mapping[str, int], known: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The units of work by expected seconds, longest first; ties keep their given order."""
+    expected = expected_seconds(tests_per_scope, known)
+    return sorted(tests_per_scope, key=lambda scope: -expected[scope])  # stable
+
+
+def make_scheduler(config: object, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFileFirst(LoadScopeScheduling):
+        """pytest-xdist's scheduler by scope, with its queue of units ordered once, before the first
+        unit goes out. (The queue, not the collections: a test's index in its worker's collection
+        is how the worker is told to run it.)"""
+
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+        def _assign_work_unit(self, node: object) -> None:
+            if not self.ordered:
+                sizes = {scope: len(tests) for scope, tests in self.workqueue.items()}
+                for scope in longest_first(sizes, load_durations()):
+                    self.workqueue.move_to_end(scope)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return LongestFileFirst(config, log)
