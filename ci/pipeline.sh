@@ -7,7 +7,8 @@
 #   locks           the locks match their inputs (scripts/lock.sh --check)
 #   manifest        dbt parse with no credentials; the manifest is kept as an artifact (ci/manifest.sh)
 #   dags            DAG integrity tests (tests/dags)
-#   tests           unit and integration tests (tests/unit, tests/integration; real PostgreSQL)
+#   tests           unit and integration tests (tests/unit, tests/integration; real PostgreSQL);
+#                   TEST_SHARD=K/N runs the K-th of N shards of equal time (tests/schedule.py)
 #   image           build the dbt runtime image (ci/build-image.sh)
 #   container       smoke tests of that image (tests/container, but the stack's)
 #   astro-image     build the deploy image: the root Dockerfile on Astro Runtime or its stand-in
@@ -57,7 +58,7 @@ run_stage() {
     locks) bash scripts/lock.sh --check ;;
     manifest) bash ci/manifest.sh ;;
     dags) pytest_suite dags tests/dags ;;
-    tests) pytest_suite tests tests/unit tests/integration -n "${TEST_WORKERS:-2}" ;;
+    tests) pytest_suite tests tests/unit tests/integration -n "${TEST_WORKERS:-2}" ${TEST_SHARD:+--shard "$TEST_SHARD"} ;;
     image) bash ci/build-image.sh ;;
     container) pytest_suite container tests/container --ignore=tests/container/test_astro_stack.py ;;
     astro-image) bash ci/build-astro-image.sh ;;

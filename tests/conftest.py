@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import leaks, schedule
+from tests import leaks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.cpu_log"]
+pytest_plugins = ["tests.cpu_log", "tests.schedule"]  # the CPU log; the parallel order and --shard
 leaks.mark_session()  # before anything starts: every process of the session inherits the mark
 _SHARED_TEMP = Path(tempfile.gettempdir())
 _WORKER_TEMP = leaks.isolate_worker_temp()  # under `pytest -n N`: this worker's own TMPDIR
@@ -80,17 +80,6 @@ def _remove_session_folders() -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Also when no test ran (--collect-only, everything deselected, an error while collecting)."""
     _remove_session_folders()
-
-
-@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called under `pytest -n N` only
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """Each test file on the next free worker, whole, the longest first, and the container tests
-    as one unit (tests/schedule.py). An explicit `--dist` other than `load` keeps pytest-xdist's
-    own scheduler. (Its `--dist loadgroup` cannot do this on pytest 9.2, where it no longer renames
-    the grouped tests.)"""
-    if config.getvalue("dist") not in (None, "load"):
-        return None
-    return schedule.make_scheduler(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,10 @@ run out of work. How long a unit takes comes from tests/durations.json, the seco
 in a recent `make test` (refresh it with `python -m tools.bench.test_suite --write-durations`). A
 file the record does not know, or whose number of tests changed, is estimated from the seconds per
 test of its suite: a stale record changes the order, never which tests run.
+
+`--shard K/N` runs the K-th of N shards: the units split by the same record into N sets of about
+equal seconds, for CI jobs on separate machines. Every unit is in exactly one shard, whatever the
+record says.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+
+import pytest
 
 DURATIONS = Path(__file__).with_name("durations.json")
 DURATIONS_VARIABLE = "TEST_DURATIONS"  # another record, for a session started by a test
@@ -82,7 +88,56 @@ def longest_first(tests_per_scope: Mapping[str, int], known: Mapping[str, Mappin
     return sorted(tests_per_scope, key=lambda scope: -expected[scope])  # stable
 
 
-def make_scheduler(config: object, log: object) -> object:
+def split_into_shards(
+    tests_per_scope: Mapping[str, int], known: Mapping[str, Mapping[str, float]], count: int
+) -> list[list[str]]:
+    """The units in `count` shards of about equal expected seconds: each unit, longest first, to
+    the shard with the fewest seconds so far."""
+    expected = expected_seconds(tests_per_scope, known)
+    shards: list[list[str]] = [[] for _ in range(count)]
+    seconds = [0.0] * count
+    for scope in longest_first(tests_per_scope, known):
+        lightest = seconds.index(min(seconds))
+        shards[lightest].append(scope)
+        seconds[lightest] += expected[scope]
+    return shards
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """ "2/3" -> (2, 3)."""
+    try:
+        number, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        number = count = 0
+    if not 1 <= number <= count:
+        raise pytest.UsageError(f"--shard {value}: expected K/N with 1 <= K <= N, such as --shard 1/2")
+    return number, count
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard", metavar="K/N", help="run the K-th of N shards of the test files (by tests/durations.json)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--shard"):
+        return
+    number, count = parse_shard(config.getoption("--shard"))
+    sizes = Counter(scope_of(item.nodeid) for item in items)
+    keep = set(split_into_shards(sizes, load_durations(), count)[number - 1])
+    deselected = [item for item in items if scope_of(item.nodeid) not in keep]
+    items[:] = [item for item in items if scope_of(item.nodeid) in keep]
+    config.hook.pytest_deselected(items=deselected)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called under `pytest -n N` only
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """An explicit `--dist` other than `load` keeps pytest-xdist's own scheduler. (Its `--dist
+    loadgroup` cannot keep a file whole on pytest 9.2, where it no longer renames the grouped
+    tests.)"""
+    if config.getvalue("dist") not in (None, "load"):
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class LongestFileFirst(LoadScopeScheduling):

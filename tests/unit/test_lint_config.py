@@ -144,11 +144,21 @@ def test_only_the_deploy_jobs_may_request_an_oidc_token() -> None:
     assert all(job["permissions"] == {"contents": "read", "id-token": "write"} for job in deploy["jobs"].values())
 
 
-def test_ci_workflow_runs_every_pipeline_stage_in_order() -> None:
+def test_ci_workflow_runs_every_pipeline_stage_each_job_in_the_pipelines_order() -> None:
     ci = _workflows()["ci.yml"]
-    runs = [step["run"] for job in ci["jobs"].values() for step in job["steps"] if "run" in step]
-    stages = [run.removeprefix("bash ci/pipeline.sh ") for run in runs if run.startswith("bash ci/pipeline.sh ")]
-    assert stages == STAGES
+    seen: set[str] = set()
+    for name, job in ci["jobs"].items():
+        runs = [step["run"] for step in job["steps"] if "run" in step]
+        stages = [run.removeprefix("bash ci/pipeline.sh ") for run in runs if run.startswith("bash ci/pipeline.sh ")]
+        assert stages == sorted(stages, key=STAGES.index), name
+        seen |= set(stages)
+    assert seen == set(STAGES)
+    # the tests stage runs in every shard of one split (tests/schedule.py's --shard K/N)
+    test = ci["jobs"]["test"]
+    shards = test["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1))
+    assert test["env"]["TEST_SHARD"] == f"${{{{ matrix.shard }}}}/{len(shards)}"
+    assert test["strategy"]["fail-fast"] is False  # one shard's failure does not hide the other's
 
 
 def test_ci_workflow_keeps_the_manifest_and_test_reports() -> None:

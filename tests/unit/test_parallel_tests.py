@@ -11,9 +11,18 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.leaks import SESSION_VARIABLE, WORKER_VARIABLE
-from tests.schedule import DURATIONS_VARIABLE, expected_seconds, load_durations, longest_first
+from tests.schedule import (
+    DURATIONS_VARIABLE,
+    expected_seconds,
+    load_durations,
+    longest_first,
+    parse_shard,
+    split_into_shards,
+)
 
 RECORDING_TEST = """
 import os, time
@@ -22,11 +31,20 @@ from pathlib import Path
 def test_{name}():
     time.sleep(0.3)  # long enough for the other worker to be free and take the next test
     with open(Path(os.environ["WORKER_LOG"]), "a") as log:
-        log.write(f"{{__name__}} {{os.environ['PYTEST_XDIST_WORKER']}}\\n")
+        log.write(f"{{__name__}} {{os.environ.get('PYTEST_XDIST_WORKER', 'main')}}\\n")
 """
+RECORD = {
+    "tests/container/": {"seconds": 400, "tests": 4},
+    "tests/integration/test_integration_0.py": {"seconds": 10, "tests": 1},
+    "tests/integration/test_integration_3.py": {"seconds": 200, "tests": 1},  # the longest file
+    "tests/unit/test_unit_0.py": {"seconds": 3, "tests": 6},
+}
 
 
-def test_the_container_tests_share_one_worker_and_the_longest_files_go_first(tmp_path: Path) -> None:
+def inner_session(tmp_path: Path, *options: str) -> list[tuple[str, str]]:
+    """Four container and four integration files of one test each, a unit file of six, and
+    RECORD as their durations, run by a pytest session with the repository's conftest as a
+    plugin: (module, worker) of each test, in the order they ended."""
     for folder in ("container", "integration"):
         for index in range(4):
             module = tmp_path / "tests" / folder / f"test_{folder}_{index}.py"
@@ -34,29 +52,28 @@ def test_the_container_tests_share_one_worker_and_the_longest_files_go_first(tmp
             module.write_text(RECORDING_TEST.format(name=f"{folder}_{index}"))
     # the file with the most tests, which pytest-xdist's own order would hand out first
     many = "".join(RECORDING_TEST.format(name=f"unit_{index}") for index in range(6))
-    (tmp_path / "tests" / "unit").mkdir()
+    (tmp_path / "tests" / "unit").mkdir(exist_ok=True)
     (tmp_path / "tests" / "unit" / "test_unit_0.py").write_text(many)
-    record = {
-        "tests/container/": {"seconds": 400, "tests": 4},
-        "tests/integration/test_integration_0.py": {"seconds": 10, "tests": 1},
-        "tests/integration/test_integration_3.py": {"seconds": 200, "tests": 1},  # the longest
-        "tests/unit/test_unit_0.py": {"seconds": 3, "tests": 6},
-    }
-    (tmp_path / "durations.json").write_text(json.dumps({"units": record}))
+    (tmp_path / "durations.json").write_text(json.dumps({"units": RECORD}))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     log = tmp_path / "workers.log"
+    log.unlink(missing_ok=True)
     env = {key: value for key, value in os.environ.items() if key not in (SESSION_VARIABLE, WORKER_VARIABLE)}
     env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(REPO_ROOT), WORKER_LOG=str(log))
     env[DURATIONS_VARIABLE] = str(tmp_path / "durations.json")
-    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", "-n", "2"]
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q", *options]
     command += ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "base")]
     result = subprocess.run([*command, "tests"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+    return [tuple(line.split()) for line in log.read_text().splitlines()]
+
+
+def test_the_container_tests_share_one_worker_and_the_longest_files_go_first(tmp_path: Path) -> None:
+    ran = inner_session(tmp_path, "-n", "2")
     workers: dict[str, set[str]] = {"container": set(), "integration": set(), "unit": set()}
     first_on: dict[str, str] = {}
-    for line in log.read_text().splitlines():
-        module, worker = line.split()
+    for module, worker in ran:
         workers[module.split("_")[1]].add(worker)
         first_on.setdefault(worker, module.removeprefix("test_"))
     assert len(workers["container"]) == 1, workers
@@ -68,7 +85,7 @@ def test_the_container_tests_share_one_worker_and_the_longest_files_go_first(tmp
 
 def test_a_file_is_one_unit_of_work_and_the_container_tests_are_one() -> None:
     """The scheduler's units of work: all container tests in one, every other test with its file."""
-    from tests.conftest import pytest_xdist_make_scheduler
+    from tests.schedule import pytest_xdist_make_scheduler
 
     config = SimpleNamespace(getvalue=lambda name: {"tx": ["2*popen"], "dist": "load"}.get(name))
     scheduler = pytest_xdist_make_scheduler(config, None)
@@ -144,3 +161,32 @@ def test_the_shipped_record_is_read() -> None:
     known = load_durations()
     assert "tests/container/" in known, "tests/durations.json: python -m tools.bench.test_suite --write-durations"
     assert all(unit["seconds"] >= 0 and unit["tests"] > 0 for unit in known.values())
+
+
+def test_the_shards_split_the_units_by_their_seconds_and_each_unit_is_in_one() -> None:
+    sizes = {scope: unit["tests"] for scope, unit in RECORD.items()} | {"tests/unit/test_new.py": 2}
+    assert split_into_shards(sizes, RECORD, 2) == [
+        ["tests/container/"],  # 400 s
+        [  # 200 + 105 (an unknown integration file: its suite's median per test) + 10 + 3 + 1
+            "tests/integration/test_integration_3.py",
+            "tests/integration/test_integration_0.py",
+            "tests/unit/test_unit_0.py",
+            "tests/unit/test_new.py",
+        ],
+    ]
+    for count in (1, 3, 7):
+        shards = split_into_shards(sizes, RECORD, count)
+        assert sorted(scope for shard in shards for scope in shard) == sorted(sizes)
+    assert parse_shard("2/3") == (2, 3)
+    for wrong in ("0/2", "3/2", "1", "a/b", "1/2/3"):
+        with pytest.raises(pytest.UsageError, match="expected K/N"):
+            parse_shard(wrong)
+
+
+def test_two_shards_run_every_test_once_between_them(tmp_path: Path) -> None:
+    first = [module for module, _ in inner_session(tmp_path, "--shard", "1/2")]
+    second = [module for module, _ in inner_session(tmp_path, "--shard", "2/2")]
+    # 400 s of container tests, then the 10 s and 3 s files: 413 s; 200 + 105 + 105 s in the other
+    assert set(first) == {f"test_container_{index}" for index in range(4)} | {"test_integration_0", "test_unit_0"}
+    assert not set(first) & set(second)
+    assert len(first) + len(second) == 4 + 4 + 6  # every test, once
