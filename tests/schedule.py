@@ -2,12 +2,13 @@
 
 A unit of work is a test file, whole, so that a module's fixtures (an Airflow stack, Celery,
 Azurite) start once, and the container tests are one unit: they share image tags, a wheelhouse and
-the Docker engine. Units go out longest first, each to the next free worker (the classic
-longest-processing-time rule), so that no worker starts a long file when the other is about to
-run out of work. How long a unit takes comes from tests/durations.json, the seconds each unit took
-in a recent `make test` (refresh it with `python -m tools.bench.test_suite --write-durations`). A
-file the record does not know, or whose number of tests changed, is estimated from the seconds per
-test of its suite: a stale record changes the order, never which tests run.
+the Docker engine. Units go out longest first, each to the worker about to run out of work (the
+classic longest-processing-time rule; pytest-xdist gives a worker its next unit when two or fewer
+of its tests are left, because a worker must know its next test before it runs its last). How long
+a unit takes comes from tests/durations.json, the seconds each unit took in a recent `make test`
+(refresh it with `python -m tools.bench.test_suite --write-durations`). A file whose number of
+tests changed is scaled by its own seconds per test, and a file the record does not know is
+estimated from its suite's: a stale record changes the order, never which tests run.
 
 `--shard K/N` runs the K-th of N shards: the units split by the same record into N sets of about
 equal seconds, for CI jobs on separate machines. Every unit is in exactly one shard, whatever the
@@ -152,10 +153,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
         def _assign_work_unit(self, node: object) -> None:
             if not self.ordered:
-                sizes = {scope: len(tests) for scope, tests in self.workqueue.items()}
-                for scope in longest_first(sizes, load_durations()):
+                left = {scope: sum(not done for done in tests.values()) for scope, tests in self.workqueue.items()}
+                for scope in longest_first(left, load_durations()):
                     self.workqueue.move_to_end(scope)
                 self.ordered = True
             super()._assign_work_unit(node)
+
+        def remove_node(self, node: object) -> object:
+            self.ordered = False  # a crashed worker's units return to the queue: order it again
+            return super().remove_node(node)
 
     return LongestFileFirst(config, log)

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_durations(records: list[dict], path: Path) -> None:
     from tests.schedule import durations_from_log  # the scheduler's own units
 
-    loads = sorted(record["load"] for record in records)
+    loads = sorted(record.get("load", 0.0) for record in records) or [0.0]
     load = {"min": loads[0], "median": loads[len(loads) // 2], "max": loads[-1]}
     units = durations_from_log(records)
     # one line per unit, so that a refresh reads as a short diff
