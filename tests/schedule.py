@@ -85,8 +85,11 @@ def expected_seconds(tests_per_scope: Mapping[str, int], known: Mapping[str, Map
 
 def longest_first(tests_per_scope: Mapping[str, int], known: Mapping[str, Mapping[str, float]]) -> list[str]:
     """The units of work by expected seconds, longest first; ties keep their given order."""
-    expected = expected_seconds(tests_per_scope, known)
-    return sorted(tests_per_scope, key=lambda scope: -expected[scope])  # stable
+    return _longest_first(expected_seconds(tests_per_scope, known))
+
+
+def _longest_first(expected: Mapping[str, float]) -> list[str]:
+    return sorted(expected, key=lambda scope: -expected[scope])  # stable: ties keep their order
 
 
 def split_into_shards(
@@ -97,7 +100,7 @@ def split_into_shards(
     expected = expected_seconds(tests_per_scope, known)
     shards: list[list[str]] = [[] for _ in range(count)]
     seconds = [0.0] * count
-    for scope in longest_first(tests_per_scope, known):
+    for scope in _longest_first(expected):
         lightest = seconds.index(min(seconds))
         shards[lightest].append(scope)
         seconds[lightest] += expected[scope]
