@@ -76,6 +76,10 @@ def write_project(folder: Path, **overrides: str) -> Path:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
+    return copy_of_repo(tmp_path)
+
+
+def copy_of_repo(tmp_path: Path) -> Path:
     """The parts of the repository adopt reads and writes, copied; the real one is never touched."""
     root = tmp_path / "repo"
     build_output = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
@@ -384,20 +388,3 @@ def test_a_failed_registration_puts_the_previous_folder_back(
     with pytest.raises(OSError, match="disk full"):
         adopt_module.install(staging, plan, repo)
     assert snapshot(repo) == before
-
-
-@pytest.mark.skipif(not ACME_FIXTURE.is_dir(), reason="the acme fixture project is not there yet")
-def test_adopting_a_team_shaped_project(tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = tmp_path / "acme"
-    shutil.copytree(ACME_FIXTURE, source, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    code, out, err = run_adopt(capsys, repo, str(source))
-    assert (code, err) == (0, "")
-    dest = repo / "dbt" / "acme"
-    link = dest / "dbt_packages" / "acme_utils"
-    assert os.readlink(link) == "../packages/acme_utils"  # relative: survives the move out of staging
-    assert (link / "dbt_project.yml").exists()
-    registration = config(repo, "acme").read_text()
-    assert "# This project's selectors (selectors.yml): nightly, hourly, finance." in registration
-    assert "profile: kept dbt/acme/profiles.yml" in out[1]
-    assert any(line.startswith("  - the source tables must exist in the warehouse: acme_raw.customers") for line in out)
-    assert "snapshot" in out[4]
