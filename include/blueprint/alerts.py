@@ -25,6 +25,7 @@ from airflow.sdk import BaseNotifier
 
 from include.blueprint.alert_settings import AlertSettings, EmailAlert, WebhookAlert
 from include.blueprint.artifacts import FAILED, read_run_results
+from include.blueprint.cosmos_levers import leaves_the_manifest_unread
 
 ERROR_LINES = 5
 LINE_CHARS = 300
@@ -50,6 +51,7 @@ def first_lines(text: str) -> str:
     return "\n".join(line[:LINE_CHARS] for line in lines[:ERROR_LINES])
 
 
+@leaves_the_manifest_unread
 def remember_dbt_failures(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
     """Cosmos callback, run after each dbt command (failed ones too) in its temporary project copy."""
     results = read_run_results(project_dir)

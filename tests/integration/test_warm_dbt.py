@@ -6,71 +6,35 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from include.blueprint.cosmos_configs import WARM_DBT
-from tests.conftest import actual_marts, dbt_env, expected_marts
+from tests.conftest import actual_marts, expected_marts
+from tests.integration.conftest import WARM_SCHEMA, project_copy, run_dbt, server_pids
 from tools.local_env import DBT_BIN
 from tools.postgres import ConnectionSettings
 
 pytestmark = pytest.mark.integration
-SCHEMA = "warm_dbt"
 
 
-@pytest.fixture
-def warm_env(postgres: ConnectionSettings) -> Iterator[dict[str, str]]:
-    """The environment of a task calling the warm client; its own TMPDIR gives it its own server."""
-    # short: the server's socket, <TMPDIR>/warm-dbt-<uid>/<20 hex>.sock, must fit 107 bytes, and
-    # tmp_path is deep under pytest-xdist
-    temp = Path(tempfile.mkdtemp(prefix="blueprint-warm-"))
-    env = {**dbt_env(postgres, SCHEMA), "WARM_DBT_EXECUTABLE": str(DBT_BIN / "dbt"), "TMPDIR": str(temp)}
-    try:
-        yield env
-    finally:  # the server outlives its callers by design; the test's must not outlive the test
-        for server in _server_pids(temp):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(server, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while _server_pids(temp) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _server_pids(temp: Path) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"warm_dbt/server.py {temp}"], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
-
-
-def _dbt(executable: Path, project: Path, env: dict[str, str], *args: str, target: Path) -> subprocess.CompletedProcess:
-    command = [str(executable), "--no-use-colors", *args, "--project-dir", str(project), "--profiles-dir", str(project)]
-    return subprocess.run(
-        [*command, "--target-path", str(target), "--log-path", str(target)],
-        env=env, capture_output=True, text=True, timeout=300, cwd=project,
-    )  # fmt: skip
-
-
-def test_a_warm_build_gives_the_same_marts_and_output_as_dbt(
+def test_a_warm_build_gives_the_same_marts_and_output_asrun_dbt(
     jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    first = _dbt(WARM_DBT, jaffle_project, warm_env, "build", target=tmp_path / "first")
+    first = run_dbt(WARM_DBT, jaffle_project, warm_env, "build", target=tmp_path / "first")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     assert "Completed successfully" in first.stdout
     assert "PASS=35" in first.stdout
-    assert actual_marts(postgres, SCHEMA) == expected_marts(scale=1)
-    assert len(_server_pids(Path(warm_env["TMPDIR"]))) == 1  # the first command started it
-    second = _dbt(WARM_DBT, jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "ls")
-    direct = _dbt(DBT_BIN / "dbt", jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "d")
+    assert actual_marts(postgres, WARM_SCHEMA) == expected_marts(scale=1)
+    assert len(server_pids(Path(warm_env["TMPDIR"]))) == 1  # the first command started it
+    second = run_dbt(WARM_DBT, jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "ls")
+    direct = run_dbt(DBT_BIN / "dbt", jaffle_project, warm_env, "ls", "--resource-type", "model", target=tmp_path / "d")
     assert second.returncode == direct.returncode == 0
     assert second.stdout.splitlines()[-5:] == direct.stdout.splitlines()[-5:]
 
@@ -87,13 +51,13 @@ def test_exit_codes_are_dbts_own(
     jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], code: int
 ) -> None:
     env = {**warm_env, "POSTGRES_SCHEMA": "warm_dbt_empty"}
-    warm = _dbt(WARM_DBT, jaffle_project, env, *args, target=tmp_path / "warm")
-    direct = _dbt(DBT_BIN / "dbt", jaffle_project, env, *args, target=tmp_path / "direct")
+    warm = run_dbt(WARM_DBT, jaffle_project, env, *args, target=tmp_path / "warm")
+    direct = run_dbt(DBT_BIN / "dbt", jaffle_project, env, *args, target=tmp_path / "direct")
     assert (warm.returncode, direct.returncode) == (code, code), warm.stdout[-2000:] + warm.stderr[-2000:]
     assert "leaked" not in warm.stdout + warm.stderr
 
 
-def test_concurrent_commands_each_get_their_own_dbt(
+def test_concurrent_commands_each_get_their_ownrun_dbt(
     jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
     commands = [
@@ -129,7 +93,7 @@ def test_concurrent_commands_each_get_their_own_dbt(
     assert [command.returncode for command in commands] == [0] * 4
     for n, output in enumerate(outputs):
         assert [label for label in (f"warm-{m}" for m in range(4)) if label in output] == [f"warm-{n}"], output
-    assert len(_server_pids(Path(warm_env["TMPDIR"]))) == 1
+    assert len(server_pids(Path(warm_env["TMPDIR"]))) == 1
 
 
 def test_a_killed_caller_stops_its_dbt_and_its_query(
@@ -163,10 +127,10 @@ def test_a_killed_caller_stops_its_dbt_and_its_query(
 def test_the_server_never_holds_a_callers_password(
     jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = _dbt(WARM_DBT, jaffle_project, warm_env, "ls", target=tmp_path)
+    result = run_dbt(WARM_DBT, jaffle_project, warm_env, "ls", target=tmp_path)
     assert result.returncode == 0
     temp = Path(warm_env["TMPDIR"])
-    (server,) = _server_pids(temp)
+    (server,) = server_pids(temp)
     environment = Path(f"/proc/{server}/environ").read_bytes()
     assert postgres.password.encode() not in environment
     assert b"POSTGRES_" not in environment
@@ -179,82 +143,31 @@ def test_the_server_is_warmed_up_single_threaded_and_parses_in_full_after_it(
 ) -> None:
     """The warm-up must leave no thread behind (a fork would hang on its locks: dbt's static
     parser did), and a fork must still run a full parse of a project with models."""
-    result = _dbt(WARM_DBT, jaffle_project, warm_env, "parse", "--no-partial-parse", target=tmp_path)
+    result = run_dbt(WARM_DBT, jaffle_project, warm_env, "parse", "--no-partial-parse", target=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     temp = Path(warm_env["TMPDIR"])
-    (server,) = _server_pids(temp)
+    (server,) = server_pids(temp)
     assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1, "the server runs more than one thread"
     (log,) = (temp / f"warm-dbt-{os.getuid()}").glob("*.log")
     assert "warm dbt: warmed up in" in log.read_text(), log.read_text()[-2000:]
 
 
 def test_warm_dbt_off_runs_dbt_itself(jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path) -> None:
-    result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT": "0"}, "ls", target=tmp_path)
+    result = run_dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT": "0"}, "ls", target=tmp_path)
     assert result.returncode == 0
     assert "jaffle_shop.marts.customers" in result.stdout
-    assert _server_pids(Path(warm_env["TMPDIR"])) == []
+    assert server_pids(Path(warm_env["TMPDIR"])) == []
 
 
 def test_a_missing_real_dbt_is_named(jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path) -> None:
-    result = _dbt(WARM_DBT, jaffle_project, {**warm_env, "WARM_DBT_EXECUTABLE": "/nowhere/dbt"}, "ls", target=tmp_path)
+    env = {**warm_env, "WARM_DBT_EXECUTABLE": "/nowhere/dbt"}
+    result = run_dbt(WARM_DBT, jaffle_project, env, "ls", target=tmp_path)
     assert result.returncode == 1
     assert "WARM_DBT_EXECUTABLE must name the real dbt executable (got '/nowhere/dbt')" in result.stderr
 
 
-RUNNING_SLEEPY = "select 1 from pg_stat_activity where query like '%pg_sleep(3)%' and pid <> pg_backend_pid()"
-
-
-def _sleepy_project(folder: Path, jaffle_project: Path) -> Path:
-    """A one-model project whose model runs long enough to look at target/ while it runs."""
-    (folder / "models").mkdir(parents=True)
-    (folder / "dbt_project.yml").write_text("name: sleepy\nversion: '1.0'\nprofile: jaffle_shop\n")
-    (folder / "models" / "sleepy.sql").write_text(
-        "{{ config(materialized='table') }}\nselect pg_sleep(3)::text as slept\n"
-    )
-    return folder
-
-
-def _manifest_while_the_model_runs(
-    jaffle_project: Path, project: Path, postgres: ConnectionSettings, env: dict[str, str], target: Path
-) -> tuple[bool, dict]:
-    command = [str(WARM_DBT), "build", "--project-dir", str(project), "--profiles-dir", str(jaffle_project)]
-    command += ["--target-path", str(target), "--log-path", str(target)]
-    with subprocess.Popen(command, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as dbt:
-        deadline = time.monotonic() + 120
-        while not postgres.query(RUNNING_SLEEPY):
-            if dbt.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the model never ran:\n{dbt.communicate(timeout=60)[0].decode()[-3000:]}")
-            time.sleep(0.05)
-        written_before_the_end = (target / "manifest.json").exists()
-        output = dbt.communicate(timeout=120)[0].decode()
-    assert dbt.returncode == 0, output[-3000:]
-    return written_before_the_end, json.loads((target / "manifest.json").read_text())
-
-
-def test_a_build_writes_its_manifest_once_at_the_end(
-    jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
-) -> None:
-    project = _sleepy_project(tmp_path / "sleepy", jaffle_project)
-    early, manifest = _manifest_while_the_model_runs(jaffle_project, project, postgres, warm_env, tmp_path / "once")
-    off = {**warm_env, "WARM_DBT_WRITE_ONCE": "0"}
-    early_off, manifest_off = _manifest_while_the_model_runs(jaffle_project, project, postgres, off, tmp_path / "twice")
-    assert (early, early_off) == (False, True), "dbt's manifest write after parsing is skipped only when on"
-    # The manifest a task leaves is dbt's own end-of-command one, with the SQL that ran.
-    node = "model.sleepy.sleepy"
-    assert "pg_sleep(3)" in manifest["nodes"][node]["compiled_code"]
-    assert manifest["nodes"].keys() == manifest_off["nodes"].keys()
-
-
 # The manifest cache (manifest_cache.py): the server keeps dbt's partial-parse manifest
 # deserialised, and a fork uses it only for the very bytes it was loaded from.
-def _project_copy(jaffle_project: Path, folder: Path) -> Path:
-    """jaffle_shop with one model of its own, which the tests edit (never the shared project)."""
-    project = folder / "jaffle_shop"
-    shutil.copytree(jaffle_project, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    (project / "models" / "cache_probe.sql").write_text("{{ config(materialized='table') }}\nselect 1 as answer\n")
-    return project
-
-
 def _server_log(temp: Path) -> str:
     (log,) = (temp / f"warm-dbt-{os.getuid()}").glob("*.log")
     return log.read_text()
@@ -273,20 +186,20 @@ def _cached_manifest(temp: Path, target: Path) -> str:
 def test_a_second_command_on_an_unchanged_project_uses_the_cached_manifest(
     jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    project, target, temp = _project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
-    parsed = _dbt(WARM_DBT, project, warm_env, "parse", target=target)  # writes the msgpack: no cache yet
+    project, target, temp = project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
+    parsed = run_dbt(WARM_DBT, project, warm_env, "parse", target=target)  # writes the msgpack: no cache yet
     assert parsed.returncode == 0, parsed.stdout[-3000:]
-    first = _dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
+    first = run_dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
     name = _cached_manifest(temp, target)
     assert _server_log(temp).count(f"manifest cache: miss {name}") == 1
-    second = _dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
+    second = run_dbt(WARM_DBT, project, warm_env, "ls", "--resource-type", "model", target=target)
     assert first.returncode == second.returncode == 0
     assert "jaffle_shop.cache_probe" in second.stdout
     assert second.stdout.splitlines()[-6:] == first.stdout.splitlines()[-6:]
     assert _server_log(temp).count(f"manifest cache: hit {name}") == 1, _server_log(temp)[-2000:]
     (frozen,) = re.findall(rf"manifest cache: loaded {name} .* (\d+) objects frozen", _server_log(temp))
     assert int(frozen) > 10_000  # dbt and the manifest: a fork's garbage collector leaves them alone
-    (server,) = _server_pids(temp)  # loading the manifest left the server single-threaded
+    (server,) = server_pids(temp)  # loading the manifest left the server single-threaded
     assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1
 
 
@@ -296,13 +209,13 @@ def test_an_edited_model_runs_its_new_sql_with_the_cache_warm(
 ) -> None:
     schema = f"warm_dbt_cache_{cache}"
     env = {**warm_env, "POSTGRES_SCHEMA": schema, "WARM_DBT_MANIFEST_CACHE": cache}
-    project, target, temp = _project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
+    project, target, temp = project_copy(jaffle_project, tmp_path), tmp_path / "target", Path(warm_env["TMPDIR"])
     for _ in range(2):  # the first run parses in full and writes the msgpack; the second reads it
-        ran = _dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
+        ran = run_dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
         assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     name = _cached_manifest(temp, target) if cache == "1" else None
     (project / "models" / "cache_probe.sql").write_text("{{ config(materialized='table') }}\nselect 2 as answer\n")
-    edited = _dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
+    edited = run_dbt(WARM_DBT, project, env, "run", "--select", "cache_probe", target=target)
     assert edited.returncode == 0, edited.stdout[-3000:] + edited.stderr[-2000:]
     assert postgres.query(f"select answer from {schema}.cache_probe") == [(2,)]
     if name is None:
@@ -314,12 +227,12 @@ def test_an_edited_model_runs_its_new_sql_with_the_cache_warm(
 def test_commands_list_the_same_nodes_with_the_cache_on_and_off(
     jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    project, temp, listed, logs = _project_copy(jaffle_project, tmp_path), Path(warm_env["TMPDIR"]), {}, {}
+    project, temp, listed, logs = project_copy(jaffle_project, tmp_path), Path(warm_env["TMPDIR"]), {}, {}
     for cache in ("1", "0"):  # each its own server (the switch is part of the socket's name), and log
         env, target = {**warm_env, "WARM_DBT_MANIFEST_CACHE": cache}, tmp_path / f"target-{cache}"
-        assert _dbt(WARM_DBT, project, env, "parse", target=target).returncode == 0
+        assert run_dbt(WARM_DBT, project, env, "parse", target=target).returncode == 0
         for run in range(3):  # on: a miss, then (the manifest loaded) hits; off: dbt deserialises each time
-            result = _dbt(WARM_DBT, project, env, "ls", "--output", "json", "--quiet", target=target)
+            result = run_dbt(WARM_DBT, project, env, "ls", "--output", "json", "--quiet", target=target)
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
             listed.setdefault(cache, []).append(sorted(result.stdout.splitlines()))
             if cache == "1" and run == 0:

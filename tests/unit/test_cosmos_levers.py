@@ -68,3 +68,31 @@ def test_lineage_work_is_done_when_openlineage_emits(monkeypatch) -> None:
     monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: True)
     operator.calculate_openlineage_events_completes({}, Path("/nonexistent"), ["run"])
     assert lookups == ["looked up"], "with lineage on, Cosmos's own lineage work must run"
+
+
+def _dbt_env(monkeypatch, callback: object = None, env: dict[str, str] | None = None) -> dict[str, object]:
+    cosmos_levers.install()
+    from cosmos.operators.local import DbtRunLocalOperator
+
+    operator = DbtRunLocalOperator(
+        task_id="probe", project_dir="/nonexistent", profile_config=None, callback=callback, env=env or {}
+    )  # fmt: skip
+    monkeypatch.delenv(cosmos_levers.END_MANIFEST_SWITCH, raising=False)
+    return operator.get_env({})
+
+
+def test_the_end_manifest_is_skipped_when_nothing_after_dbt_reads_it(monkeypatch) -> None:
+    from include.blueprint.alerts import remember_dbt_failures
+    from include.blueprint.artifact_settings import ArtifactSettings
+    from include.blueprint.artifacts import KeepArtifacts
+
+    monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: False)
+    switch = cosmos_levers.END_MANIFEST_SWITCH
+    assert _dbt_env(monkeypatch)[switch] == "on-failure"
+    assert _dbt_env(monkeypatch, [remember_dbt_failures])[switch] == "on-failure"  # reads run_results only
+    keep = KeepArtifacts(ArtifactSettings(enabled=True, location="/tmp/artifacts"))
+    assert switch not in _dbt_env(monkeypatch, [remember_dbt_failures, keep])  # keeps the manifest
+    assert switch not in _dbt_env(monkeypatch, "cosmos.io.upload_to_aws_s3")  # might read it
+    assert _dbt_env(monkeypatch, env={switch: "always"})[switch] == "always"  # the task's choice stands
+    monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: True)
+    assert switch not in _dbt_env(monkeypatch)  # OpenLineage's events are built from it

@@ -1,13 +1,18 @@
-"""The warm dbt server's manifest cache on and off, side by side: a per-model task's dbt command.
+"""A warm dbt lever on and off, side by side: a per-model task's dbt command.
 
-    python -m tools.bench.manifest_cache [--models 300,1000] [--repeat 7]
+    python -m tools.bench.manifest_cache [--models 300,1000] [--repeat 7] [--lever one_pass_json]
+
+The levers: `manifest_cache` (the server keeps the partial parse deserialised; the default),
+`one_pass_json` (the fork writes dbt's JSON artifacts with the C encoder) and `end_manifest` (no
+manifest write at the end of a command that succeeded, for a task whose manifest nothing reads).
 
 For each project size it writes the synthetic project (tools/synthetic_project.py), starts a
 throwaway PostgreSQL, seeds it and parses once, then runs what a per-model Cosmos task runs: one
 `dbt build --select <one staging model>` through the warm dbt client, in a target folder of its
-own with the saved `partial_parse.msgpack` copied in (as Cosmos copies it from its cache). The
-cache-on and cache-off servers (WARM_DBT_MANIFEST_CACHE=1/0: separate servers) take turns, so both
-see the same load; each command's wall time is the client's, start to exit. The single task (one
+own with the saved `partial_parse.msgpack` and `manifest.json` copied in (as Cosmos copies them
+from its cache). Lever
+on and lever off take turns (WARM_DBT_MANIFEST_CACHE=1/0 start separate servers), so both see the
+same load; each command's wall time is the client's, start to exit. The single task (one
 `dbt build` of the whole project) gets the same lever; it is timed the same way, fewer times. A run whose
 msgpack dbt rewrote (a full parse, not the partial-parse skip every task should get) is refused.
 
@@ -34,7 +39,13 @@ from tools.local_env import DBT_BIN, QUIET_DBT
 
 WORK_DIR = BENCH_DIR / "manifest_cache"
 SELECT = "stg_0001"  # a staging model: the seed is its only parent
-MODES = {"on": "1", "off": "0"}
+MODES = ("on", "off")
+# lever: (variable, its value for on, for off)
+LEVERS = {
+    "manifest_cache": ("WARM_DBT_MANIFEST_CACHE", "1", "0"),
+    "one_pass_json": ("WARM_DBT_ONE_PASS_JSON", "1", "0"),
+    "end_manifest": ("WARM_DBT_END_MANIFEST", "on-failure", "always"),
+}
 PER_MODEL = f"per-model task: dbt build --select {SELECT}"
 SINGLE = "single task: dbt build (whole project)"
 
@@ -42,6 +53,7 @@ SINGLE = "single task: dbt build (whole project)"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="300", help="project sizes, comma-separated (default 300)")
+    parser.add_argument("--lever", choices=sorted(LEVERS), default="manifest_cache", help="the lever to turn off")
     parser.add_argument("--repeat", type=int, default=7, help="per-model commands per mode and size (default 7)")
     parser.add_argument(
         "--single-repeat", type=int, default=2, help="whole-project builds per mode and size (default 2; 0: none)"
@@ -61,10 +73,12 @@ def dbt(executable: Path, project: Path, env: dict[str, str], target: Path, *arg
     return seconds
 
 
-def task_target(saved: bytes, folder: Path) -> Path:
-    """A task's own target folder with the saved partial parse in it, as Cosmos prepares it."""
+def task_target(saved: bytes, manifest: bytes, folder: Path) -> Path:
+    """A task's own target folder with the saved partial parse and manifest in it, as Cosmos
+    prepares it."""
     folder.mkdir(parents=True)
     (folder / "partial_parse.msgpack").write_bytes(saved)
+    (folder / "manifest.json").write_bytes(manifest)
     return folder
 
 
@@ -87,11 +101,13 @@ def measure_size(models: int, args: argparse.Namespace, base_env: dict[str, str]
         setup = runs / "setup"
         dbt(DBT_BIN / "dbt", project, base_env, setup, "seed")  # parses in full, saves the msgpack
         saved = (setup / "partial_parse.msgpack").read_bytes()
+        manifest = (setup / "manifest.json").read_bytes()
         workloads = {PER_MODEL: (("build", "--select", SELECT), args.repeat)}
         if args.single_repeat:
             workloads[SINGLE] = (("build",), args.single_repeat)
+        lever = LEVERS[args.lever]
         return {
-            name: alternate(project, saved, base_env, temp, runs / str(index), command, repeat)
+            name: alternate(project, (saved, manifest), base_env, temp, runs / str(index), command, repeat, lever)
             for index, (name, (command, repeat)) in enumerate(workloads.items())
         }
     finally:
@@ -99,15 +115,18 @@ def measure_size(models: int, args: argparse.Namespace, base_env: dict[str, str]
 
 
 def alternate(
-    project: Path, saved: bytes, base_env: dict[str, str], temp: Path, runs: Path, command: tuple, repeat: int
-) -> dict[str, list[float]]:
-    """The command with the cache on and off in turns; the first of each mode (which may start
+    project: Path, placed: tuple[bytes, bytes], base_env: dict[str, str], temp: Path, runs: Path, command: tuple,
+    repeat: int, lever: tuple[str, str, str],
+) -> dict[str, list[float]]:  # fmt: skip
+    """The command with the lever on and off in turns; the first of each mode (which may start
     its server) is not counted."""
+    variable, *values = lever
+    saved = placed[0]
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for attempt in range(repeat + 1):
-        for mode, switch in MODES.items():
-            target = task_target(saved, runs / f"{mode}-{attempt}")
-            env = {**base_env, "WARM_DBT_MANIFEST_CACHE": switch}
+        for mode, switch in zip(MODES, values, strict=True):
+            target = task_target(*placed, runs / f"{mode}-{attempt}")
+            env = {**base_env, variable: switch}
             seconds = dbt(WARM_DBT, project, env, target, *command)
             if (target / "partial_parse.msgpack").read_bytes() != saved:
                 raise BenchError(f"dbt parsed the project again in run {attempt} ({mode})")
@@ -118,14 +137,14 @@ def alternate(
     return times
 
 
-def report(results: dict[int, dict[str, dict[str, list[float]]]]) -> str:
+def report(results: dict[int, dict[str, dict[str, list[float]]]], lever: str) -> str:
     rows = []
     for models, workloads in results.items():
         for workload, times in workloads.items():
             on, off = (statistics.median(times[mode]) for mode in ("on", "off"))
             cells = [f"{off:.3f}", f"{on:.3f}", f"{off - on:.3f}", f"{on / off:.2f}x", str(len(times["on"]))]
             rows.append([str(models), workload, *cells])
-    headers = ["models", "command", "cache off (median s)", "cache on (median s)", "saved (s)", "on / off", "runs each"]
+    headers = ["models", "command", f"{lever} off (median s)", "on (median s)", "saved (s)", "on / off", "runs each"]
     return format_table(headers, rows)
 
 
@@ -144,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             }  # fmt: skip
             for models in sizes:
                 print(
-                    f"bench: {models} models, {args.repeat} per-model and {args.single_repeat} whole builds per mode",
+                    f"bench: {models} models, {args.lever} on and off, {args.repeat} per-model and "
+                    f"{args.single_repeat} whole builds each",
                     flush=True,
                 )
                 results[models] = measure_size(models, args, base_env, temp)
@@ -153,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         stop_servers(temp)
-    print(report(results))
+    print(report(results, args.lever))
     for models, workloads in results.items():
         for workload, times in workloads.items():
             samples = "; ".join(f"{mode} " + " ".join(f"{seconds:.2f}" for seconds in times[mode]) for mode in MODES)

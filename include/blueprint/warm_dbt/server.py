@@ -103,10 +103,12 @@ def run_command(request: dict, fds: list[int], connection: socket.socket) -> int
     os.umask(request["umask"])
     sys.argv = ["dbt", *request["args"]]
     cancel_when_caller_leaves(connection)
+    import manifest_writes  # next to this file, which runs as a script
     from dbt.cli.main import dbtRunner
-    from manifest_writes import write_manifest_once  # next to this file, which runs as a script
 
-    write_manifest_once()
+    manifest_writes.write_manifest_once()
+    manifest_writes.encode_json_in_one_pass()
+    manifest_writes.end_manifest_on_failure_only()
 
     try:
         result = dbtRunner().invoke(request["args"])
