@@ -24,7 +24,7 @@ from tools.postgres import ConnectionSettings
 pytestmark = pytest.mark.integration
 
 
-def test_a_warm_build_gives_the_same_marts_and_output_asrun_dbt(
+def test_a_warm_build_gives_the_same_marts_and_output_as_dbt(
     jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
     first = run_dbt(WARM_DBT, jaffle_project, warm_env, "build", target=tmp_path / "first")
@@ -57,7 +57,7 @@ def test_exit_codes_are_dbts_own(
     assert "leaked" not in warm.stdout + warm.stderr
 
 
-def test_concurrent_commands_each_get_their_ownrun_dbt(
+def test_concurrent_commands_each_get_their_own_dbt(
     jaffle_project: Path, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
     commands = [

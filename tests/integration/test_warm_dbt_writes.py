@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 RUNNING_SLEEPY = "select 1 from pg_stat_activity where query like '%pg_sleep(3)%' and pid <> pg_backend_pid()"
 
 
-def _sleepy_project(folder: Path, jaffle_project: Path) -> Path:
+def _sleepy_project(folder: Path) -> Path:
     """A one-model project whose model runs long enough to look at target/ while it runs."""
     (folder / "models").mkdir(parents=True)
     (folder / "dbt_project.yml").write_text("name: sleepy\nversion: '1.0'\nprofile: jaffle_shop\n")
@@ -53,7 +53,7 @@ def _manifest_while_the_model_runs(
 def test_a_build_writes_its_manifest_once_at_the_end(
     jaffle_project: Path, postgres: ConnectionSettings, warm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    project = _sleepy_project(tmp_path / "sleepy", jaffle_project)
+    project = _sleepy_project(tmp_path / "sleepy")
     early, manifest = _manifest_while_the_model_runs(jaffle_project, project, postgres, warm_env, tmp_path / "once")
     off = {**warm_env, "WARM_DBT_WRITE_ONCE": "0"}
     early_off, manifest_off = _manifest_while_the_model_runs(jaffle_project, project, postgres, off, tmp_path / "twice")
@@ -73,7 +73,8 @@ import dbt.artifacts.schemas.base, dbt.artifacts.schemas.run.v5.run
 import manifest_writes
 data = json.load(open(sys.argv[2]))
 when, amount = datetime.datetime(2026, 1, 2, 3, 4, 5), decimal.Decimal("1.50")
-data["extra"] = {"at": when, "amount": amount, "text": "\\u00e9\\u2028"}
+from dbt.artifacts.schemas.results import RunStatus
+data["extra"] = {"at": when, "amount": amount, "text": "\\u00e9\\u2028", RunStatus.Success: RunStatus.Error}
 system.write_json(sys.argv[3], data)
 manifest_writes.encode_json_in_one_pass()
 writers = (system, dbt.artifacts.schemas.base, dbt.artifacts.schemas.run.v5.run)
@@ -87,7 +88,7 @@ def test_artifacts_are_written_in_one_pass_with_the_same_text(
     jaffle_project: Path, tmp_path: Path, switch: str
 ) -> None:
     """The one-pass writer is what dbt's artifact writers call in a fork, and it writes byte for
-    byte what dbt's own write_json writes (dbt's encoder for dates and decimals included)."""
+    byte what dbt's own write_json writes (dbt's encoder for dates, decimals and enums included)."""
     script, as_dbt, one_pass = tmp_path / "check.py", tmp_path / "dbt.json", tmp_path / "one_pass.json"
     script.write_text(ONE_PASS_CHECK)
     args = [WARM_DBT.parent, jaffle_project / "target" / "manifest.json", as_dbt, one_pass]

@@ -42,8 +42,10 @@ def _probe(extra_env: dict[str, str]) -> dict[str, object]:
 def test_the_lever_is_checked_against_the_installed_cosmos() -> None:
     assert cosmos_levers.lever_applies(), (
         "Cosmos is no longer the version include/blueprint/cosmos_levers.py was checked against: re-check "
-        "that DbtLocalBaseOperator.calculate_openlineage_events_completes is still only lineage work, then "
-        "update COSMOS_VERSION_CHECKED"
+        "that DbtLocalBaseOperator.calculate_openlineage_events_completes is still only lineage work, and "
+        "that nothing Cosmos runs after a dbt command (run_command, _handle_post_execution) reads "
+        "target/manifest.json but the lineage work and the partial-parse cache's copy, then update "
+        "COSMOS_VERSION_CHECKED"
     )
 
 
@@ -96,3 +98,21 @@ def test_the_end_manifest_is_skipped_when_nothing_after_dbt_reads_it(monkeypatch
     assert _dbt_env(monkeypatch, env={switch: "always"})[switch] == "always"  # the task's choice stands
     monkeypatch.setattr(cosmos_levers, "lineage_is_emitted", lambda: True)
     assert switch not in _dbt_env(monkeypatch)  # OpenLineage's events are built from it
+
+
+def test_the_end_manifest_lever_wraps_cosmos_once_and_speaks_warm_dbts_language() -> None:
+    import importlib.util
+
+    from cosmos.operators.base import AbstractDbtBase
+    from cosmos.operators.local import DbtLocalBaseOperator
+
+    cosmos_levers.install()
+    cosmos_levers.install()  # as a task does after its worker preloaded the module
+    assert DbtLocalBaseOperator.get_env.__wrapped__ is AbstractDbtBase.get_env
+    path = REPO / "include" / "blueprint" / "warm_dbt" / "manifest_writes.py"  # run by dbt's Python, not imported
+    spec = importlib.util.spec_from_file_location("manifest_writes", path)
+    manifest_writes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(manifest_writes)
+    assert (manifest_writes.END_MANIFEST_SWITCH, manifest_writes.ON_FAILURE) == (
+        cosmos_levers.END_MANIFEST_SWITCH, cosmos_levers.ON_FAILURE,
+    )  # fmt: skip

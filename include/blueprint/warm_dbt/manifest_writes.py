@@ -5,23 +5,27 @@ the first write is skipped. Measured on jaffle_shop under load: 0.1 s of each ta
 the manifest of a project of 1,000 models takes about a second to write.
 
 What a task leaves in target/ is unchanged (the end-of-command manifest.json, its
-semantic_manifest.json, run_results.json), unless dbt stops before the end (a hook that raises,
+semantic_manifest.json, run_results.json; see WARM_DBT_END_MANIFEST below), unless dbt stops
+before the end (a hook that raises,
 a cancelled task): target/manifest.json is then the DAG's render-time manifest that Cosmos copied
 there. Left alone: other commands, a dbt plugin that writes artifacts alongside the manifest
 (those are written with the first write only), and WARM_DBT_WRITE_ONCE=0 in the task's
 environment. Checked against dbt-core 1.11; another minor version runs dbt as it ships.
 
 The write that remains is also cheaper: dbt writes its JSON artifacts (manifest.json,
-run_results.json) with `json.dump`, which Python encodes in pure Python, piece by piece. The same
-data through `json.dumps` takes Python's C encoder and gives the same text: for the 7.3 MB
-manifest of 1,000 models, 0.13 s of encoding instead of 0.39 s. The text is encoded before the
-file is opened, so an error leaves the previous file whole. WARM_DBT_ONE_PASS_JSON=0 turns it off.
+run_results.json, sources.json, catalog.json) with `json.dump`, which Python encodes in pure
+Python, piece by piece. The same data through `json.dumps` takes Python's C encoder and gives the
+same text: for the 7.3 MB manifest of 1,000 models, 0.13 s of encoding instead of 0.39 s. The text
+is encoded before the file is opened, so an error leaves the previous file whole.
+WARM_DBT_ONE_PASS_JSON=0 turns it off.
 
 A task whose end-of-command manifest nobody reads sets WARM_DBT_END_MANIFEST=on-failure (the
 Airflow side decides, include/blueprint/cosmos_levers.py): then, when every node succeeded, the
-write at the end is skipped too and target/manifest.json stays the copy Cosmos put there; when a
-node failed, or target/ holds no manifest.json, dbt writes it as usual. run_results.json is
-always written.
+write at the end (manifest.json and semantic_manifest.json) is skipped too, and target/ keeps
+the manifest it held when dbt finished: the copy Cosmos put there, or dbt's own after-parse
+write where that one was not skipped. When a node failed, or target/ holds no manifest.json at
+the end, dbt writes it as usual. run_results.json is always written. Any other value than
+on-failure (or none) leaves dbt as it ships.
 """
 
 from __future__ import annotations
@@ -36,10 +40,15 @@ DBT_VERSION_CHECKED = "1.11."
 WRITTEN_AGAIN_AT_THE_END = frozenset({"build", "run", "test", "seed", "snapshot", "compile"})
 
 
-def applies(switch: str = "WARM_DBT_WRITE_ONCE") -> bool:
+def dbt_version_checked() -> bool:
     from dbt.version import __version__
 
-    return __version__.startswith(DBT_VERSION_CHECKED) and os.environ.get(switch) != "0"
+    return __version__.startswith(DBT_VERSION_CHECKED)
+
+
+def applies(switch: str = "WARM_DBT_WRITE_ONCE") -> bool:
+    """dbt is the version these levers were checked against, and `switch` is not "0"."""
+    return dbt_version_checked() and os.environ.get(switch) != "0"
 
 
 def has_plugin_artifacts(ctx: Any) -> bool:
@@ -100,7 +109,7 @@ ON_FAILURE = "on-failure"
 def end_manifest_on_failure_only() -> None:
     """For this process's dbt command, when the task asked for it: no manifest write at the end
     of a command whose nodes all succeeded."""
-    if os.environ.get(END_MANIFEST_SWITCH) != ON_FAILURE or not applies(END_MANIFEST_SWITCH):
+    if os.environ.get(END_MANIFEST_SWITCH) != ON_FAILURE or not dbt_version_checked():
         return
     from dbt.task import runnable
 
