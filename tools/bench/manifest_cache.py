@@ -10,11 +10,11 @@ For each project size it writes the synthetic project (tools/synthetic_project.p
 throwaway PostgreSQL, seeds it and parses once, then runs what a per-model Cosmos task runs: one
 `dbt build --select <one staging model>` through the warm dbt client, in a target folder of its
 own with the saved `partial_parse.msgpack` and `manifest.json` copied in (as Cosmos copies them
-from its cache). Lever
-on and lever off take turns (WARM_DBT_MANIFEST_CACHE=1/0 start separate servers), so both see the
-same load; each command's wall time is the client's, start to exit. The single task (one
-`dbt build` of the whole project) gets the same lever; it is timed the same way, fewer times. A run whose
-msgpack dbt rewrote (a full parse, not the partial-parse skip every task should get) is refused.
+from its cache). Lever on and lever off take turns (WARM_DBT_MANIFEST_CACHE=1/0 start separate
+servers), so both see the same load; each command's wall time is the client's, start to exit. The
+single task (one `dbt build` of the whole project) gets the same lever; it is timed the same way,
+fewer times. A run whose msgpack dbt rewrote (a full parse, not the partial-parse skip every task
+should get) is refused.
 
 dbt runs in its own venv, through the warm client: never in this (Airflow's) interpreter.
 """
@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from include.blueprint.cosmos_configs import WARM_DBT
+from include.blueprint.cosmos_levers import END_MANIFEST_SWITCH, ON_FAILURE
 from tools import synthetic_project
 from tools.bench.common import BENCH_DIR, BenchError, format_table, throwaway_postgres
 from tools.local_env import DBT_BIN, QUIET_DBT
@@ -44,7 +45,7 @@ MODES = ("on", "off")
 LEVERS = {
     "manifest_cache": ("WARM_DBT_MANIFEST_CACHE", "1", "0"),
     "one_pass_json": ("WARM_DBT_ONE_PASS_JSON", "1", "0"),
-    "end_manifest": ("WARM_DBT_END_MANIFEST", "on-failure", "always"),
+    "end_manifest": (END_MANIFEST_SWITCH, ON_FAILURE, "always"),
 }
 PER_MODEL = f"per-model task: dbt build --select {SELECT}"
 SINGLE = "single task: dbt build (whole project)"

@@ -6,11 +6,11 @@ the manifest of a project of 1,000 models takes about a second to write.
 
 What a task leaves in target/ is unchanged (the end-of-command manifest.json, its
 semantic_manifest.json, run_results.json; see WARM_DBT_END_MANIFEST below), unless dbt stops
-before the end (a hook that raises,
-a cancelled task): target/manifest.json is then the DAG's render-time manifest that Cosmos copied
-there. Left alone: other commands, a dbt plugin that writes artifacts alongside the manifest
-(those are written with the first write only), and WARM_DBT_WRITE_ONCE=0 in the task's
-environment. Checked against dbt-core 1.11; another minor version runs dbt as it ships.
+before the end (a hook that raises, a cancelled task): target/manifest.json is then the DAG's
+render-time manifest that Cosmos copied there. Left alone: other commands, a dbt plugin that
+writes artifacts alongside the manifest (those are written with the first write only), and
+WARM_DBT_WRITE_ONCE=0 in the task's environment. Checked against dbt-core 1.11; another minor
+version runs dbt as it ships.
 
 The write that remains is also cheaper: dbt writes its JSON artifacts (manifest.json,
 run_results.json, sources.json, catalog.json) with `json.dump`, which Python encodes in pure
