@@ -141,12 +141,14 @@ def adopted_fork(tmp_path_factory: pytest.TempPathFactory, jaffle_project: Path)
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres]:
-    """A real PostgreSQL server for this test session, in a temporary folder, on a free port."""
+    """A real PostgreSQL server for this test session, in a temporary folder, on a free port,
+    without fsync: its data is thrown away at the end (tests/faults.py keeps the durable defaults
+    for the servers its tests restart)."""
     root = Path(tempfile.mkdtemp(prefix="blueprint-tests-pg-"))
     root.chmod(0o755)  # as root the server runs as `nobody`, which must reach its folder
     server = None
     try:
-        server = LocalPostgres(root, free_port())
+        server = LocalPostgres(root, free_port(), durable=False)
         leaks.SESSION_PORTS.add(server.port)
         server.start()
         yield server

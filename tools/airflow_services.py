@@ -22,8 +22,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.airflow_db import migrate_metadata_db
 from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
-from tools.local_env import AIRFLOW_BIN, migrate_metadata_db
+from tools.local_env import AIRFLOW_BIN
 from tools.postgres import ConnectionSettings, free_port
 
 SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")

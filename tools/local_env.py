@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from include.blueprint.lineage import airflow_config as lineage_config
@@ -76,20 +75,3 @@ def airflow_env(airflow_home: Path, settings: Settings, database: ConnectionSett
         }
     )
     return env
-
-
-def migrate_metadata_db(env: dict[str, str]) -> None:
-    """`airflow db migrate` once per AIRFLOW_HOME and Airflow version (it takes a few seconds)."""
-    airflow_home = Path(env["AIRFLOW_HOME"])
-    version = subprocess.run(
-        [str(AIRFLOW_BIN / "python"), "-c", "import importlib.metadata as m; print(m.version('apache-airflow'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    stamp = airflow_home / f".migrated-{version}"
-    if stamp.exists():
-        return
-    airflow_home.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([str(AIRFLOW_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"`airflow db migrate` failed:\n{result.stderr[-2000:]}")
-    stamp.touch()

@@ -23,7 +23,8 @@ from include.blueprint.dag_specs import DagSpec, dag_specs
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, Settings, load_settings
 from tools import generate_data
-from tools.local_env import AIRFLOW_BIN, DEFAULT_EMBEDDED_PORT, LOCAL_DIR, REPO_ROOT, airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import AIRFLOW_BIN, DEFAULT_EMBEDDED_PORT, LOCAL_DIR, REPO_ROOT, airflow_env
 from tools.manifest import refresh
 from tools.postgres import ConnectionSettings, LocalPostgres, PostgresError, wait_until_reachable
 from tools.run_summary import print_summary, relation_rows

@@ -22,7 +22,8 @@ from include.blueprint.dbt_docs import VARIABLE as DOCS_VARIABLE
 from include.blueprint.dbt_docs import docs_projects_json, seed_local_docs
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
-from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env
 from tools.main_job import MainJobError, database, prepare_projects
 from tools.postgres import PostgresError, wait_until_reachable
 

@@ -24,7 +24,8 @@ from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.integration.test_local_dags import run_dag_process
 from tools.aci_emulator import SUBSCRIPTION, AciEmulator
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]

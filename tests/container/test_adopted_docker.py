@@ -19,7 +19,8 @@ from tests.conftest import REPO_ROOT, SYNTHETIC_MODELS
 from tests.container.conftest import IMAGE as JAFFLE_SHOP_IMAGE
 from tests.fixtures.dbt_projects import ACME_MODELS, ACME_RAW_SQL
 from tests.forks import fork_airflow_env, row_counts, run_fork_dag
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]

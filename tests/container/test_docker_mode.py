@@ -11,7 +11,8 @@ from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
 from tests.integration.test_local_dags import _run_dag, run_dag_process
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]

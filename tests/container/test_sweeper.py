@@ -20,7 +20,8 @@ import pytest
 from include.blueprint import ownership
 from tests.conftest import REPO_ROOT
 from tools.aci_emulator import AciEmulator
-from tools.local_env import AIRFLOW_BIN, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import AIRFLOW_BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]
 

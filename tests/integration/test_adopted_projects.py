@@ -17,7 +17,8 @@ from include.blueprint.settings import load_settings
 from tests.conftest import SYNTHETIC_MODELS
 from tests.fixtures.dbt_projects import ACME_MODELS, ACME_RAW_SQL
 from tests.forks import fork_airflow_env, row_counts, run_fork_dag, run_in
-from tools.local_env import QUIET_DBT, airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import QUIET_DBT, airflow_env
 from tools.manifest import PARSE_PLACEHOLDERS
 from tools.postgres import ConnectionSettings
 

@@ -12,7 +12,8 @@ import yaml
 
 from include.blueprint.settings import load_settings
 from tests.integration.test_local_dags import run_dag_process
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings
 
 pytestmark = pytest.mark.integration

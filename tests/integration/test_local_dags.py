@@ -18,7 +18,8 @@ import pytest
 from include.blueprint.settings import load_settings
 from tests.conftest import REPO_ROOT, actual_marts, expected_marts
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings, LocalPostgres, free_port
 
 pytestmark = pytest.mark.integration
@@ -90,8 +91,11 @@ def _main_job(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: Path) -> None:
-    """`make run` from nothing, then again reusing what the first run built."""
+def test_main_job_on_the_embedded_server_twice(
+    jaffle_project: Path, tmp_path: Path, postgres: ConnectionSettings
+) -> None:
+    """`make run` from nothing, then again reusing what the first run built; its server keeps
+    PostgreSQL's durable defaults, where the tests' own throwaway server runs without fsync."""
     port = str(free_port())
     for attempt in ("first", "second"):
         result = _main_job(tmp_path, POSTGRES_PORT=port)
@@ -103,6 +107,9 @@ def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: P
         assert re.search(r"jaffle_shop\.customers +success +100 rows \(ok\)", result.stdout), result.stdout
         assert re.search(r"jaffle_shop\.orders +success +99 rows \(ok\)", result.stdout), result.stdout
         assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
+    embedded = LocalPostgres(tmp_path / "local" / "postgres", int(port)).settings()
+    assert embedded.query("show fsync") == [("on",)]
+    assert postgres.query("show fsync") == [("off",)]
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:

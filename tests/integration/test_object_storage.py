@@ -25,7 +25,8 @@ from include.blueprint.settings import load_settings
 from tests.azurite import ACCOUNT_KEY, Azurite, running_azurite
 from tests.conftest import REPO_ROOT
 from tests.integration.test_local_dags import run_dag_process
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.airflow_db import migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings, free_port
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,9 @@ from include.blueprint.settings import load_settings
 from tests.conftest import actual_marts, expected_marts
 from tests.dags.test_dag_integrity import JAFFLE_SHOP_MODEL_TASKS, JAFFLE_SHOP_WATCHER_TASKS
 from tests.integration.test_local_dags import _run_dag
+from tools.airflow_db import migrate_metadata_db
 from tools.airflow_services import LocalAirflow
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import ConnectionSettings, LocalPostgres
 
 pytestmark = pytest.mark.integration

@@ -30,11 +30,12 @@ from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.runtime import ALL_GRANULARITIES
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools.aci_emulator import AciEmulator
+from tools.airflow_db import migrate_metadata_db
 from tools.bench import common
 from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, BenchError, DagVariant
 from tools.bench.run import run_once
 from tools.generate_data import expected_marts
-from tools.local_env import airflow_env, migrate_metadata_db
+from tools.local_env import airflow_env
 from tools.postgres import LocalPostgres, PostgresError
 
 RESULT_FILE = BENCH_DIR / "aci.json"

@@ -17,9 +17,10 @@ from typing import Any
 
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
+from tools.airflow_db import migrate_metadata_db
 from tools.bench import common
 from tools.bench.common import BENCH_AIRFLOW_HOME, BENCH_DIR, LOG_DIR, BenchError, DagVariant
-from tools.local_env import AIRFLOW_BIN, airflow_env, migrate_metadata_db
+from tools.local_env import AIRFLOW_BIN, airflow_env
 from tools.postgres import PostgresError
 
 RESULT_FILE = BENCH_DIR / "run.json"

@@ -1,0 +1,140 @@
+"""Metadata databases copied from a template migrated once (tools/airflow_db.py): on SQLite and on
+a real PostgreSQL, a new home's database is a copy that Airflow's own check accepts, the template
+is migrated once for many homes, and a database with tables of its own, or a role that may not
+create databases, is migrated in place as before."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tools import airflow_db
+from tools.local_env import AIRFLOW_BIN
+from tools.postgres import ConnectionSettings, LocalPostgres
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def migrations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, str]]:
+    """Every real `airflow db migrate` these tests cause, by its environment; SQLite templates in
+    this test's own folder."""
+    calls: list[dict[str, str]] = []
+    real = airflow_db.run_airflow_db_migrate
+
+    def counted(env: dict[str, str]) -> None:
+        calls.append(env)
+        real(env)
+
+    monkeypatch.setattr(airflow_db, "run_airflow_db_migrate", counted)
+    monkeypatch.setattr(airflow_db, "SQLITE_TEMPLATES", tmp_path / "templates")
+    return calls
+
+
+def _env(home: Path, database: ConnectionSettings | None = None) -> dict[str, str]:
+    env = {"AIRFLOW_HOME": str(home), "PATH": "/usr/bin:/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    if database is not None:
+        env[airflow_db.SQL_ALCHEMY_CONN] = (
+            f"postgresql+psycopg2://{database.user}:{database.password}@{database.host}:{database.port}/"
+            f"{database.database}"
+        )
+    return env
+
+
+def _airflow_accepts(env: dict[str, str]) -> None:
+    """Airflow's own verdict: the database is at the head of this version's migrations."""
+    check = [str(AIRFLOW_BIN / "airflow"), "db", "check-migrations", "-t", "0"]
+    result = subprocess.run(check, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+
+
+def test_new_sqlite_homes_are_copies_of_one_migration(migrations: list[dict], tmp_path: Path) -> None:
+    homes = [tmp_path / f"home{index}" for index in range(3)]
+    for home in homes:
+        airflow_db.migrate_metadata_db(_env(home))
+
+    assert len(migrations) == 1, migrations
+    assert migrations[0]["AIRFLOW_HOME"] not in {str(home) for home in homes}  # the template's scratch home
+    template = airflow_db.SQLITE_TEMPLATES / f"{airflow_db.template_key(_env(homes[0]))}.db"
+    assert sorted(path.name for path in airflow_db.SQLITE_TEMPLATES.iterdir()) == [template.name]
+    for home in homes:
+        with sqlite3.connect(home / "airflow.db") as database:
+            assert database.execute("select pool from slot_pool").fetchall() == [("default_pool",)]
+    _airflow_accepts(_env(homes[-1]))
+
+
+def test_a_sqlite_home_with_a_database_is_migrated_in_place(migrations: list[dict], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with sqlite3.connect(home / "airflow.db") as database:
+        database.execute("create table kept (value text)")
+        database.execute("insert into kept values ('ours')")
+
+    airflow_db.migrate_metadata_db(_env(home))
+
+    assert [call["AIRFLOW_HOME"] for call in migrations] == [str(home)]
+    assert not airflow_db.SQLITE_TEMPLATES.exists()
+    with sqlite3.connect(home / "airflow.db") as database:
+        assert database.execute("select value from kept").fetchall() == [("ours",)]
+        assert database.execute("select pool from slot_pool").fetchall() == [("default_pool",)]
+
+
+def test_new_postgres_databases_are_copies_of_the_servers_template(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
+) -> None:
+    databases = [postgres_server.database(f"airflow_copy_{index}") for index in range(2)]
+    for index, database in enumerate(databases):
+        airflow_db.migrate_metadata_db(_env(tmp_path / f"home{index}", database))
+
+    template = airflow_db.template_key(_env(tmp_path))
+    # The template was migrated at most once, by a test before this one or here (never per database).
+    assert len(migrations) <= 1
+    assert all(call["AIRFLOW_HOME"] != str(tmp_path / "home0") for call in migrations)
+    assert postgres_server.settings().query("select 1 from pg_database where datname = %s", template) == [(1,)]
+    for database in databases:
+        assert database.query("select pool from slot_pool") == [("default_pool",)]
+    _airflow_accepts(_env(tmp_path / "home1", databases[1]))
+
+
+def test_a_postgres_database_with_tables_is_migrated_in_place(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
+) -> None:
+    database = postgres_server.database("airflow_with_tables")
+    database.query("create table kept (value text); insert into kept values ('ours')")
+
+    airflow_db.migrate_metadata_db(_env(tmp_path / "home", database))
+
+    assert [call["AIRFLOW_HOME"] for call in migrations] == [str(tmp_path / "home")]
+    assert database.query("select value from kept") == [("ours",)]
+    assert database.query("select pool from slot_pool") == [("default_pool",)]
+
+
+def test_a_role_that_may_not_create_databases_gets_a_plain_migration(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
+) -> None:
+    admin = postgres_server.settings()
+    with contextlib.closing(admin.connect()) as connection:
+        connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        with connection.cursor() as cursor:
+            cursor.execute("create role airflow_limited login password 'limited-pw' nocreatedb")
+            cursor.execute("create database airflow_limited_db owner airflow_limited")
+    limited = ConnectionSettings(admin.host, admin.port, "airflow_limited", "limited-pw", "airflow_limited_db")
+
+    airflow_db.migrate_metadata_db(_env(tmp_path / "home", limited))
+
+    assert [call["AIRFLOW_HOME"] for call in migrations][-1] == str(tmp_path / "home")
+    assert limited.query("select pool from slot_pool") == [("default_pool",)]
+
+
+def test_the_template_key_follows_what_a_migration_writes(tmp_path: Path) -> None:
+    base = _env(tmp_path)
+    same = {**base, "AIRFLOW__API__PORT": "8123", "AIRFLOW_HOME": str(tmp_path / "elsewhere")}
+    log_template = {**base, "AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": "{{ ti.dag_id }}.log"}
+
+    assert airflow_db.template_key(same) == airflow_db.template_key(base)
+    assert airflow_db.template_key(log_template) != airflow_db.template_key(base)
+    assert airflow_db.template_key(base).startswith("airflow_" + airflow_db.airflow_version().replace(".", "_"))
