@@ -66,9 +66,26 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
         copied = _copy_postgres_template(env, url)
     else:
         copied = False
-    if not copied:
+    if copied:
+        write_airflow_config(env)
+    else:
         run_airflow_db_migrate(env)
     stamp.touch()
+
+
+def write_airflow_config(env: dict[str, str]) -> None:
+    """Write the home's airflow.cfg, as Airflow's first command in a new home does (with the Fernet
+    and API secret keys it generates), before any service starts. `airflow db migrate` did it as a
+    side effect; without it the services of a stack, started together, would each write their own
+    keys, and a trigger's arguments encrypted by the scheduler could not be read by the triggerer."""
+    if (Path(env["AIRFLOW_HOME"]) / "airflow.cfg").exists():
+        return
+    # What the `airflow` CLI runs before any command (airflow/__main__.py); importing Airflow does not.
+    write = "from airflow.configuration import write_default_airflow_configuration_if_needed as w; w()"
+    command = [str(AIRFLOW_BIN / "python"), "-c", write]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"writing airflow.cfg failed:\n{result.stderr[-2000:]}")
 
 
 def run_airflow_db_migrate(env: dict[str, str]) -> None:

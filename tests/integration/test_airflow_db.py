@@ -5,6 +5,7 @@ create databases, is migrated in place as before."""
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import sqlite3
 import subprocess
@@ -52,6 +53,14 @@ def _airflow_accepts(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
 
 
+def _fernet_key(home: Path) -> str:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(home / "airflow.cfg")
+    key = config.get("core", "fernet_key", fallback="")
+    assert key, f"no Fernet key in {home / 'airflow.cfg'}"
+    return key
+
+
 def test_new_sqlite_homes_are_copies_of_one_migration(migrations: list[dict], tmp_path: Path) -> None:
     homes = [tmp_path / f"home{index}" for index in range(3)]
     for home in homes:
@@ -64,6 +73,8 @@ def test_new_sqlite_homes_are_copies_of_one_migration(migrations: list[dict], tm
     for home in homes:
         with sqlite3.connect(home / "airflow.db") as database:
             assert database.execute("select pool from slot_pool").fetchall() == [("default_pool",)]
+    # Each home has its own config, with its own Fernet key, before any service starts.
+    assert len({_fernet_key(home) for home in homes}) == len(homes)
     _airflow_accepts(_env(homes[-1]))
 
 
@@ -97,6 +108,7 @@ def test_new_postgres_databases_are_copies_of_the_servers_template(
     assert postgres_server.settings().query("select 1 from pg_database where datname = %s", template) == [(1,)]
     for database in databases:
         assert database.query("select pool from slot_pool") == [("default_pool",)]
+    assert _fernet_key(tmp_path / "home0") != _fernet_key(tmp_path / "home1")
     _airflow_accepts(_env(tmp_path / "home1", databases[1]))
 
 
