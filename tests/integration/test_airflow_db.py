@@ -102,9 +102,9 @@ def test_new_postgres_databases_are_copies_of_the_servers_template(
         airflow_db.migrate_metadata_db(_env(tmp_path / f"home{index}", database))
 
     template = airflow_db.template_key(_env(tmp_path))
-    # The template was migrated at most once, by a test before this one or here (never per database).
+    # The template was migrated at most once, by a test before this one or here, and no database in place.
     assert len(migrations) <= 1
-    assert all(call["AIRFLOW_HOME"] != str(tmp_path / "home0") for call in migrations)
+    assert not {call["AIRFLOW_HOME"] for call in migrations} & {str(tmp_path / "home0"), str(tmp_path / "home1")}
     assert postgres_server.settings().query("select 1 from pg_database where datname = %s", template) == [(1,)]
     for database in databases:
         assert database.query("select pool from slot_pool") == [("default_pool",)]
@@ -112,34 +112,75 @@ def test_new_postgres_databases_are_copies_of_the_servers_template(
     _airflow_accepts(_env(tmp_path / "home1", databases[1]))
 
 
-def test_a_postgres_database_with_tables_is_migrated_in_place(
-    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
-) -> None:
-    database = postgres_server.database("airflow_with_tables")
-    database.query("create table kept (value text); insert into kept values ('ours')")
+@pytest.mark.parametrize(
+    ("name", "objects"),
+    [("airflow_with_a_table", "create table kept (value text); insert into kept values ('ours')"),
+     ("airflow_with_a_view", "create view kept as select 'ours'::text as value")],
+)  # fmt: skip
+def test_a_postgres_database_with_objects_of_its_own_is_migrated_in_place(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path, name: str, objects: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    database = postgres_server.database(name)
+    database.query(objects)
 
     airflow_db.migrate_metadata_db(_env(tmp_path / "home", database))
 
     assert [call["AIRFLOW_HOME"] for call in migrations] == [str(tmp_path / "home")]
     assert database.query("select value from kept") == [("ours",)]
     assert database.query("select pool from slot_pool") == [("default_pool",)]
+    assert f"{name} already holds tables, views or functions" in capsys.readouterr().err
 
 
 def test_a_role_that_may_not_create_databases_gets_a_plain_migration(
     migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
 ) -> None:
-    admin = postgres_server.settings()
-    with contextlib.closing(admin.connect()) as connection:
-        connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        with connection.cursor() as cursor:
-            cursor.execute("create role airflow_limited login password 'limited-pw' nocreatedb")
-            cursor.execute("create database airflow_limited_db owner airflow_limited")
-    limited = ConnectionSettings(admin.host, admin.port, "airflow_limited", "limited-pw", "airflow_limited_db")
+    limited = _role_with_a_database(postgres_server, "airflow_limited", "nocreatedb")
 
     airflow_db.migrate_metadata_db(_env(tmp_path / "home", limited))
 
     assert [call["AIRFLOW_HOME"] for call in migrations][-1] == str(tmp_path / "home")
     assert limited.query("select pool from slot_pool") == [("default_pool",)]
+
+
+def test_a_database_of_another_role_is_migrated_in_place_and_kept(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = _role_with_a_database(postgres_server, "airflow_owner", "createdb")
+    admin = postgres_server.settings()
+    as_admin = ConnectionSettings(admin.host, admin.port, admin.user, admin.password, owner.database)
+
+    airflow_db.migrate_metadata_db(_env(tmp_path / "home", as_admin))
+
+    assert [call["AIRFLOW_HOME"] for call in migrations][-1] == str(tmp_path / "home")
+    query = "select pg_get_userbyid(datdba) from pg_database where datname = %s"
+    assert admin.query(query, owner.database) == [("airflow_owner",)]
+    assert f"{owner.database} belongs to another role" in capsys.readouterr().err
+
+
+def test_a_url_with_connection_options_is_migrated_in_place(
+    migrations: list[dict], postgres_server: LocalPostgres, tmp_path: Path
+) -> None:
+    database = postgres_server.database("airflow_with_options")
+    env = _env(tmp_path / "home", database)
+    env[airflow_db.SQL_ALCHEMY_CONN] += "?connect_timeout=10"
+
+    airflow_db.migrate_metadata_db(env)
+
+    assert [call["AIRFLOW_HOME"] for call in migrations] == [str(tmp_path / "home")]
+
+
+def _role_with_a_database(server: LocalPostgres, role: str, privilege: str) -> ConnectionSettings:
+    """A login role owning a fresh database named after it (both made anew, so a rerun works)."""
+    admin = server.settings()
+    with contextlib.closing(admin.connect()) as connection:
+        connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        with connection.cursor() as cursor:
+            cursor.execute(f"drop database if exists {role}_db")
+            cursor.execute(f"drop role if exists {role}")
+            cursor.execute(f"create role {role} login password 'role-pw' {privilege}")
+            cursor.execute(f"create database {role}_db owner {role}")
+    return ConnectionSettings(admin.host, admin.port, role, "role-pw", f"{role}_db")
 
 
 def test_the_template_key_follows_what_a_migration_writes(tmp_path: Path) -> None:

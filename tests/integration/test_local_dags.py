@@ -91,9 +91,7 @@ def _main_job(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_main_job_on_the_embedded_server_twice(
-    jaffle_project: Path, tmp_path: Path, postgres: ConnectionSettings
-) -> None:
+def test_main_job_on_the_embedded_server_twice(jaffle_project: Path, tmp_path: Path) -> None:
     """`make run` from nothing, then again reusing what the first run built; its server keeps
     PostgreSQL's durable defaults, where the tests' own throwaway server runs without fsync."""
     port = str(free_port())
@@ -109,7 +107,11 @@ def test_main_job_on_the_embedded_server_twice(
         assert re.search(r"jaffle_shop\.stg_payments +success +110 rows\n", result.stdout), result.stdout
     embedded = LocalPostgres(tmp_path / "local" / "postgres", int(port)).settings()
     assert embedded.query("show fsync") == [("on",)]
+
+
+def test_the_tests_own_server_runs_without_fsync(postgres: ConnectionSettings) -> None:
     assert postgres.query("show fsync") == [("off",)]
+    assert postgres.query("show synchronous_commit") == [("off",)]
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
