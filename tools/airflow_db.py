@@ -60,8 +60,15 @@ def template_key(env: dict[str, str]) -> str:
     return f"airflow_{airflow_version()}_{digest}".replace(".", "_").replace("-", "_").lower()
 
 
-def migrate_metadata_db(env: dict[str, str]) -> None:
-    """Give AIRFLOW_HOME's metadata database Airflow's schema, once per home and Airflow version."""
+def home_env(home: Path, database_url: str = "") -> dict[str, str]:
+    """The least environment an Airflow home needs: no example DAGs; SQLite without a URL."""
+    env = {"AIRFLOW_HOME": str(home), "PATH": "/usr/bin:/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    return {**env, SQL_ALCHEMY_CONN: database_url} if database_url else env
+
+
+def migrate_metadata_db(env: dict[str, str], sqlite_templates: Path | None = None) -> None:
+    """Give AIRFLOW_HOME's metadata database Airflow's schema, once per home and Airflow version
+    (SQLite templates in `sqlite_templates`, by default SQLITE_TEMPLATES)."""
     home = Path(env["AIRFLOW_HOME"])
     stamp = home / f".migrated-{airflow_version()}"
     if stamp.exists():
@@ -69,7 +76,7 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
     home.mkdir(parents=True, exist_ok=True)
     url = env.get(SQL_ALCHEMY_CONN, "")
     if not url:
-        copied = _copy_sqlite_template(env, home / "airflow.db")
+        copied = _copy_sqlite_template(env, home / "airflow.db", sqlite_templates or SQLITE_TEMPLATES)
     elif url.startswith("postgresql"):
         copied = _copy_postgres_template(env, url)
     else:
@@ -103,15 +110,15 @@ def run_airflow_db_migrate(env: dict[str, str]) -> None:
 
 
 # -- SQLite ------------------------------------------------------------------------------------
-def _copy_sqlite_template(env: dict[str, str], database: Path) -> bool:
+def _copy_sqlite_template(env: dict[str, str], database: Path, templates: Path) -> bool:
     """Copy the template into a home that has no database yet, migrating the template first if
     needed; False when the home already has one (it is migrated in place)."""
     if database.exists():
         return False
-    template = SQLITE_TEMPLATES / f"{template_key(env)}.db"
+    template = templates / f"{template_key(env)}.db"
     if not template.exists():
-        SQLITE_TEMPLATES.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=SQLITE_TEMPLATES, prefix="migrating-") as scratch:
+        templates.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=templates, prefix="migrating-") as scratch:
             run_airflow_db_migrate({**env, "AIRFLOW_HOME": scratch})
             migrated = Path(scratch) / "airflow.db"
             with contextlib.closing(sqlite3.connect(migrated)) as connection:

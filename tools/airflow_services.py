@@ -25,6 +25,7 @@ from pathlib import Path
 from tools.airflow_db import migrate_metadata_db
 from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
 from tools.local_env import AIRFLOW_BIN
+from tools.log_excerpts import error_lines, tail
 from tools.postgres import ConnectionSettings, free_port
 
 SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")
@@ -65,13 +66,9 @@ class LocalAirflow:
         return SERVICES + tuple(CeleryWorkers.service(name) for name in workers)
 
     def _service_config(self, metadata: ConnectionSettings) -> dict[str, str]:
-        url = (
-            f"postgresql+psycopg2://{metadata.user}:{metadata.password}@{metadata.host}:{metadata.port}/"
-            f"{metadata.database}"
-        )
         return {
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata.sqlalchemy_url(),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # Only the DAGs a caller triggers run (trigger() unpauses them): every other DAG of the
             # folder would start its scheduled run at once and build the same relations concurrently.
@@ -245,7 +242,7 @@ class LocalAirflow:
         for service in self.services:
             path = self.service_logs / f"{service}.log"
             text = path.read_text(errors="replace") if path.exists() else "(no log)"
-            parts.append(f"--- airflow {service} (last {lines} lines of {path})\n" + _tail(text, lines))
+            parts.append(f"--- airflow {service} (last {lines} lines of {path})\n" + tail(text, lines))
         return "\n".join(parts)
 
     def failure_report(self, dag_id: str, run_id: str | None = None, lines: int = 60) -> str:
@@ -272,10 +269,12 @@ class LocalAirflow:
             }
             # The errors come first: a CI summary keeps the start of a long report.
             parts += [
-                f"--- errors in {task_id}'s log\n{errors}" for task_id, log in logs.items() if (errors := _errors(log))
+                f"--- errors in {task_id}'s log\n{errors}"
+                for task_id, log in logs.items()
+                if (errors := error_lines(log))
             ]
             parts += [
-                f"--- task {task_id}, last {lines} lines of its log\n{_tail(log, lines)}"
+                f"--- task {task_id}, last {lines} lines of its log\n{tail(log, lines)}"
                 for task_id, log in logs.items()
             ]
         parts.append(self.service_log_tails())
@@ -373,27 +372,6 @@ class LocalAirflow:
         """Trigger a run of `dag_id` and wait for it (`failure_report(dag_id, result.run_id)` says why it failed)."""
         self.wait_for_dag(dag_id)
         return self.wait(dag_id, self.trigger(dag_id), timeout)
-
-
-def _tail(text: str, lines: int) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _errors(log: str, limit: int = 12) -> str:
-    """A task log's error events, one short line each: Airflow's structured ones with their
-    exception, and any other line that names an error (dbt's output, a traceback's last line)."""
-    found = []
-    for line in log.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            event = None
-        if isinstance(event, dict) and event.get("level") in ("error", "critical"):
-            details = [f"{d.get('exc_type')}: {d.get('exc_value')}" for d in event.get("error_detail") or []]
-            found.append(" | ".join([f"{event.get('timestamp', '')} {event.get('event', '')}", *details]))
-        elif "error" in (str(event.get("event", "")) if isinstance(event, dict) else line).lower():
-            found.append(str(event.get("event")) if isinstance(event, dict) else line)
-    return "\n".join(f"    {line[:400]}" for line in found[-limit:])
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -52,6 +52,10 @@ class ConnectionSettings:
             "POSTGRES_SCHEMA": self.schema,
         }
 
+    def sqlalchemy_url(self) -> str:
+        """The URL Airflow's metadata database setting takes (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
+        return f"postgresql+psycopg2://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
     def connect(self, **options: Any) -> Any:
         import psycopg2
 

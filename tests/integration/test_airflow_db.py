@@ -37,13 +37,7 @@ def migrations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str
 
 
 def _env(home: Path, database: ConnectionSettings | None = None) -> dict[str, str]:
-    env = {"AIRFLOW_HOME": str(home), "PATH": "/usr/bin:/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    if database is not None:
-        env[airflow_db.SQL_ALCHEMY_CONN] = (
-            f"postgresql+psycopg2://{database.user}:{database.password}@{database.host}:{database.port}/"
-            f"{database.database}"
-        )
-    return env
+    return airflow_db.home_env(home, database.sqlalchemy_url() if database is not None else "")
 
 
 def _airflow_accepts(env: dict[str, str]) -> None:

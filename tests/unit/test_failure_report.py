@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tools.airflow_services import _errors
+from tools.log_excerpts import error_lines
 
 
 def _event(level: str, event: str, **extra: object) -> str:
@@ -26,7 +26,7 @@ def test_the_errors_of_a_task_log_are_one_short_line_each() -> None:
         "Traceback (most recent call last):",
         "psycopg2.OperationalError: connection to server failed",
     ])  # fmt: skip
-    assert _errors(log).splitlines() == [
+    assert error_lines(log).splitlines() == [
         "    Database Error in seed raw_payments (seeds/raw_payments.csv)",
         "    2026-12-03T12:59:04Z Task failed with exception | CosmosDbtRunError: dbt invocation did not complete",
         "    psycopg2.OperationalError: connection to server failed",
@@ -34,6 +34,6 @@ def test_the_errors_of_a_task_log_are_one_short_line_each() -> None:
 
 
 def test_a_log_without_errors_gives_nothing_and_a_long_one_keeps_its_last() -> None:
-    assert _errors("\n".join(_event("info", f"step {n}") for n in range(50))) == ""
-    errors = _errors("\n".join(_event("error", f"failure {n}") for n in range(50)), limit=3).splitlines()
+    assert error_lines("\n".join(_event("info", f"step {n}") for n in range(50))) == ""
+    errors = error_lines("\n".join(_event("error", f"failure {n}") for n in range(50)), limit=3).splitlines()
     assert [line.split()[-1] for line in errors] == ["47", "48", "49"]

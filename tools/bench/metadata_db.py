@@ -24,8 +24,6 @@ from pathlib import Path
 from tools import airflow_db
 from tools.bench.common import format_table, throwaway_postgres
 
-KINDS = ("sqlite", "postgres")
-
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -38,21 +36,22 @@ def _timed(step: Callable[[], None]) -> tuple[float, float]:
     return time.perf_counter() - wall, _children_cpu() - cpu
 
 
-def _env(home: Path, url: str | None) -> dict[str, str]:
-    env = {"AIRFLOW_HOME": str(home), "PATH": "/usr/bin:/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    return {**env, airflow_db.SQL_ALCHEMY_CONN: url} if url else env
-
-
 def measure(repeat: int, root: Path, server_url: Callable[[str], str] | None) -> dict[str, list]:
-    """{"migrate": [(wall, cpu), ...], "template": [...]} for one kind of database."""
+    """{"migrate": [(wall, cpu), ...], "template": [...]} for one kind of database; SQLite
+    templates in `root`, never the developer's .local/ ones."""
     samples: dict[str, list] = {"migrate": [], "template": []}
     url = server_url or (lambda _name: "")
-    airflow_db.migrate_metadata_db(_env(root / "warm-up", url("bench_warm_up")))  # the template, uncounted
+    templates = root / "templates"
+
+    def from_template(env: dict[str, str]) -> None:
+        airflow_db.migrate_metadata_db(env, sqlite_templates=templates)
+
+    from_template(airflow_db.home_env(root / "warm-up", url("bench_warm_up")))  # the template, uncounted
     for index in range(repeat):
-        plain = _env(root / f"plain{index}", url(f"bench_plain_{index}"))
-        copied = _env(root / f"copied{index}", url(f"bench_copied_{index}"))
+        plain = airflow_db.home_env(root / f"plain{index}", url(f"bench_plain_{index}"))
+        copied = airflow_db.home_env(root / f"copied{index}", url(f"bench_copied_{index}"))
         samples["migrate"].append(_timed(lambda env=plain: airflow_db.run_airflow_db_migrate(env)))
-        samples["template"].append(_timed(lambda env=copied: airflow_db.migrate_metadata_db(env)))
+        samples["template"].append(_timed(lambda env=copied: from_template(env)))
     return samples
 
 
@@ -78,18 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="blueprint-bench-metadata-") as scratch:
         root = Path(scratch)
-        airflow_db.SQLITE_TEMPLATES = root / "templates"  # never the developer's .local/ templates
         results["sqlite"] = measure(args.repeat, root / "sqlite", None)
         with throwaway_postgres() as server:
-            admin = server.settings()
-
-            def url(name: str) -> str:
-                database = server.database(name)
-                return (
-                    f"postgresql+psycopg2://{admin.user}:{admin.password}@{admin.host}:{admin.port}/{database.database}"
-                )
-
-            results["postgres"] = measure(args.repeat, root / "postgres", url)
+            results["postgres"] = measure(
+                args.repeat, root / "postgres", lambda name: server.database(name).sqlalchemy_url()
+            )
     print(report(results))
     return 0
 
