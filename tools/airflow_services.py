@@ -10,9 +10,7 @@ Airflow's own start and end dates.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import secrets
 import signal
@@ -27,6 +25,7 @@ from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
 from tools.local_env import AIRFLOW_BIN
 from tools.log_excerpts import error_lines, tail
 from tools.postgres import ConnectionSettings, free_port
+from tools.process_groups import reap_group, signal_group
 
 SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")
 # The test stack's own settings, which a caller's environment may override (the scheduler
@@ -161,7 +160,7 @@ class LocalAirflow:
                 restarted["scheduler"] = f"no heartbeat for {silent:.0f} s"
         for service, why in restarted.items():
             index = self._started.index(service)
-            _signal_group(self._processes[index].pid, signal.SIGKILL)  # the process and what it started
+            signal_group(self._processes[index].pid, signal.SIGKILL)  # the process and what it started
             self._processes[index].wait(timeout=30)
             with (self.service_logs / f"{service}.log").open("ab") as log:
                 log.write(f"\n--- restarted by the supervisor: {why}\n".encode())
@@ -185,16 +184,10 @@ class LocalAirflow:
         """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
         for process in self._processes:
             if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
+                signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for process in self._processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            # The leader is gone; what it started in its group (a task's dbt) must not outlive it.
-            _signal_group(process.pid, signal.SIGKILL)
+        for process in self._processes:  # what a service started (a task's dbt) goes with it
+            reap_group(process, deadline - time.monotonic())
         self._processes.clear()
         self._started.clear()
         self._up_since.clear()
@@ -372,8 +365,3 @@ class LocalAirflow:
         """Trigger a run of `dag_id` and wait for it (`failure_report(dag_id, result.run_id)` says why it failed)."""
         self.wait_for_dag(dag_id)
         return self.wait(dag_id, self.trigger(dag_id), timeout)
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
-        os.killpg(pgid, signum)

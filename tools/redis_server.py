@@ -8,14 +8,13 @@ messages of one test or benchmark, and nothing of it should outlive that.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from tools.postgres import free_port
+from tools.process_groups import stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENSURE_SCRIPT = REPO_ROOT / "ci" / "ensure-redis.sh"
@@ -80,13 +79,5 @@ class LocalRedis:
     def stop(self) -> None:
         if self._process is None:
             return
-        if self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(timeout=10)
+        stop_group(self._process, timeout=15)
         self._process = None

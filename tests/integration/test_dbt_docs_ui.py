@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from tests.browser import DevToolsPage, render
 from tests.conftest import REPO_ROOT
 from tools.postgres import ConnectionSettings, free_port
+from tools.process_groups import stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -78,12 +78,7 @@ def ui(
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_group(server, timeout=30)  # standalone's scheduler can hang in its own shutdown
 
 
 def _browse(chromium: str, profile: Path, url: str, screenshot: str) -> str:
