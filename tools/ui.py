@@ -15,6 +15,8 @@ plugin from the variable set here.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Mapping
 
@@ -26,9 +28,11 @@ from tools.airflow_db import migrate_metadata_db
 from tools.local_env import AIRFLOW_BIN, LOCAL_DIR, airflow_env
 from tools.main_job import MainJobError, database, prepare_projects
 from tools.postgres import PostgresError, wait_until_reachable
+from tools.process_groups import stop_group
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+STOP_SECONDS = 20  # standalone's own shutdown; then whatever of it is left is killed
 
 
 def server_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -75,8 +79,29 @@ def main() -> int:
         else f"log in as admin, password in {LOCAL_DIR / 'airflow' / PASSWORDS_FILE}"
     )
     print(f"ui: dbt runs against {where}; open {url} ({login}; Ctrl-C stops everything)")
-    os.execve(str(AIRFLOW_BIN / "airflow"), ["airflow", "standalone"], env)
-    return 0  # not reached: execve replaces this process
+    return run_standalone(env)
+
+
+def _stop_on(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_standalone(env: dict[str, str], command: list[str] | None = None) -> int:
+    """`airflow standalone` in a process group of its own, stopped whole when this process is asked
+    to stop (Ctrl-C, SIGTERM, a closed terminal) or when standalone exits: its scheduler can hang
+    in its own shutdown after standalone is gone, and would go on scheduling unseen."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on)
+    command = command or [str(AIRFLOW_BIN / "airflow"), "standalone"]
+    standalone = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        return standalone.wait()
+    except SystemExit as stop:
+        return int(stop.code)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        stop_group(standalone, timeout=STOP_SECONDS)
 
 
 if __name__ == "__main__":

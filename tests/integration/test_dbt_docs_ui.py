@@ -63,7 +63,7 @@ def ui(
     with log.open("wb") as output:
         server = subprocess.Popen(
             [sys.executable, "-m", "tools.ui"], cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,  # standalone's scheduler, triggerer, ... stop with it
+            start_new_session=True,  # `make ui` and anything it left stop together
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,7 +78,7 @@ def ui(
                 time.sleep(0.5)
         yield url
     finally:
-        stop_group(server, timeout=30)  # standalone's scheduler can hang in its own shutdown
+        stop_group(server, timeout=60)  # `make ui` stops standalone's own process group first
 
 
 def _browse(chromium: str, profile: Path, url: str, screenshot: str) -> str:
