@@ -25,7 +25,7 @@ from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
 from tools.local_env import AIRFLOW_BIN
 from tools.log_excerpts import error_lines, tail
 from tools.postgres import ConnectionSettings, free_port
-from tools.process_groups import reap_group, signal_group
+from tools.process_groups import signal_group, wait_then_kill_group
 
 SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")
 # The test stack's own settings, which a caller's environment may override (the scheduler
@@ -187,7 +187,7 @@ class LocalAirflow:
                 signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self._processes:  # what a service started (a task's dbt) goes with it
-            reap_group(process, deadline - time.monotonic())
+            wait_then_kill_group(process, deadline - time.monotonic())
         self._processes.clear()
         self._started.clear()
         self._up_since.clear()

@@ -1,9 +1,10 @@
 """Stopping a service together with everything it started: the service leads its own process
-group (`start_new_session=True`), and what is left of the group once the leader is gone is killed.
+group (`start_new_session=True`); the whole group is asked to stop, given time to, and what is
+left of it then is killed.
 
-A leader can exit on SIGTERM while a child of its hangs in its own shutdown: `airflow standalone`
-left its scheduler waiting forever on LocalExecutor workers stuck on a queue lock (seen in a CI
-run). Nothing of the group may outlive the stop.
+A leader can exit while a child of its hangs in its own shutdown: `airflow standalone` left its
+scheduler waiting forever on LocalExecutor workers stuck on a queue lock (seen in a CI run).
+Nothing of the group may outlive the stop.
 """
 
 from __future__ import annotations
@@ -12,26 +13,54 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
+
+PROC = Path("/proc")
 
 
 def signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
+    """Send `signum` to every process of the group; nothing when no member is left to signal."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
 
 
-def reap_group(leader: subprocess.Popen, timeout: float) -> None:
-    """Wait up to `timeout` s for a leader already asked to stop, SIGKILL its group if it has not
-    exited by then, and SIGKILL whatever of the group is still running once it has."""
-    try:
-        leader.wait(timeout=max(0.1, timeout))
-    except subprocess.TimeoutExpired:
+def group_is_running(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie does not count: it has exited and only
+    waits for a parent (here often one that never reaps) to collect its status."""
+    if not PROC.is_dir():  # not Linux: any member at all, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in PROC.glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, _parent, group = text[text.rindex(")") + 2 :].split()[:3]  # the name may hold spaces
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+def wait_then_kill_group(leader: subprocess.Popen, timeout: float) -> bool:
+    """Give a group already asked to stop up to `timeout` s to exit, leader and members alike,
+    then SIGKILL whatever of it is still running; whether anything had to be killed."""
+    deadline = time.monotonic() + max(0.1, timeout)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        leader.wait(timeout=max(0.1, deadline - time.monotonic()))
+    while group_is_running(leader.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed = group_is_running(leader.pid)
+    if killed:
         signal_group(leader.pid, signal.SIGKILL)
-        leader.wait(timeout=10)
-    signal_group(leader.pid, signal.SIGKILL)
+    leader.wait(timeout=10)
+    return killed
 
 
-def stop_group(leader: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the group, then reap_group."""
-    if leader.poll() is None:
-        signal_group(leader.pid, signal.SIGTERM)
-    reap_group(leader, timeout)
+def stop_group(leader: subprocess.Popen, timeout: float, signum: int = signal.SIGTERM) -> bool:
+    """Send `signum` to the group (its leader may have exited already), then wait_then_kill_group."""
+    signal_group(leader.pid, signum)
+    return wait_then_kill_group(leader, timeout)

@@ -1,6 +1,6 @@
 """`make ui`: the same local setup as `make run`, then `airflow standalone` to browse it.
 
-Scheduler, triggerer, DAG processor and API server in one process, on http://127.0.0.1:8080.
+Scheduler, triggerer, DAG processor and API server under one command, on http://127.0.0.1:8080.
 It listens on the loopback address only, where every visitor may be an admin (SimpleAuthManager's
 all_admins: no login on your own laptop). UI_HOST=0.0.0.0 (or another address) opens it to your
 network: then there is a login, an `admin` user whose password Airflow generates, and the
@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 
 from include.blueprint.dbt_docs import VARIABLE as DOCS_VARIABLE
@@ -33,6 +34,7 @@ from tools.process_groups import stop_group
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 STOP_SECONDS = 20  # standalone's own shutdown; then whatever of it is left is killed
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def server_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -82,26 +84,34 @@ def main() -> int:
     return run_standalone(env)
 
 
-def _stop_on(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+def run_standalone(env: dict[str, str], command: list[str] | None = None, stop_seconds: float = STOP_SECONDS) -> int:
+    """`airflow standalone` (or `command`) in a session of its own, stopped whole when this process
+    is asked to stop (Ctrl-C, Ctrl-\\, SIGTERM, a closed terminal) or when standalone exits: its
+    scheduler can hang in its own shutdown after standalone is gone, and would go on scheduling
+    unseen. The whole group gets SIGTERM, each component's own graceful stop (about 7 s here; on
+    SIGINT standalone's ordered shutdown took over 20 s), and what is left after `stop_seconds` is
+    killed. Returns standalone's exit status, or 128 + the signal that stopped it."""
+    requested: list[int] = []
 
+    def request_stop(signum: int, _frame: object) -> None:
+        requested.append(signum)  # only noted: the loop below acts on it, once standalone exists
 
-def run_standalone(env: dict[str, str], command: list[str] | None = None) -> int:
-    """`airflow standalone` in a process group of its own, stopped whole when this process is asked
-    to stop (Ctrl-C, SIGTERM, a closed terminal) or when standalone exits: its scheduler can hang
-    in its own shutdown after standalone is gone, and would go on scheduling unseen."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop_on)
-    command = command or [str(AIRFLOW_BIN / "airflow"), "standalone"]
-    standalone = subprocess.Popen(command, env=env, start_new_session=True)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, request_stop)
+    standalone = subprocess.Popen(
+        command or [str(AIRFLOW_BIN / "airflow"), "standalone"], env=env, start_new_session=True
+    )
     try:
-        return standalone.wait()
-    except SystemExit as stop:
-        return int(stop.code)
+        while standalone.poll() is None and not requested:
+            time.sleep(0.2)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        stop_group(standalone, timeout=STOP_SECONDS)
+        if requested:
+            print(f"ui: stopping airflow standalone (up to {stop_seconds:g} s)", file=sys.stderr, flush=True)
+        if stop_group(standalone, stop_seconds):
+            print(f"ui: killed what was left of airflow standalone after {stop_seconds:g} s", file=sys.stderr)
+    if requested:
+        return 128 + requested[0]
+    return standalone.returncode if standalone.returncode >= 0 else 128 - standalone.returncode
 
 
 if __name__ == "__main__":

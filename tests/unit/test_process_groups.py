@@ -1,5 +1,6 @@
-"""tools/process_groups.py and `make ui`: a stopped service takes its whole process group with it, even a child
-that ignores SIGTERM while the leader exits (as `airflow standalone`'s scheduler once hung)."""
+"""tools/process_groups.py and `make ui`: a stopped service leaves nothing of its process group,
+even a child that ignores SIGTERM after its leader exits (as `airflow standalone`'s scheduler once
+hung), and a child that shuts down cleanly is given the time to."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 from tools.process_groups import stop_group
 
-# The leader exits on SIGTERM; its child ignores SIGTERM and would sleep on, orphaned.
-SCRIPT = "(trap '' TERM; exec sleep 300) & echo $!; wait"
+# Each child prints its pid once its traps are set, so no signal can reach it before they are.
+SIGTERM_PROOF_CHILD = "(trap '' TERM INT; echo $BASHPID; exec sleep 300) & wait"
+GRACEFUL_CHILD = "(trap 'sleep 1; touch {done}; exit' TERM; echo $BASHPID; sleep 300 & wait) & wait"
 
 
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"  # a zombie has stopped, it only waits to be reaped
+            return stat.read().split(") ")[-1][0] != "Z"  # a zombie has exited, it only waits to be reaped
     except FileNotFoundError:
         return False
 
@@ -32,44 +38,66 @@ def _gone_within(pid: int, seconds: float) -> bool:
     return not _alive(pid)
 
 
-def _started_group() -> tuple[subprocess.Popen, int]:
-    leader = subprocess.Popen(["bash", "-c", SCRIPT], stdout=subprocess.PIPE, text=True, start_new_session=True)
-    child = int(leader.stdout.readline())
+@pytest.fixture
+def children() -> Iterator[list[int]]:
+    """The pids a test's groups print; any still running at the end are killed, whatever happened."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _started_group(script: str, children: list[int]) -> subprocess.Popen:
+    leader = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    children.append(int(leader.stdout.readline()))
     leader.stdout.close()
-    assert _alive(child)
-    assert os.getpgid(child) == leader.pid
-    return leader, child
+    assert os.getpgid(children[-1]) == leader.pid
+    return leader
 
 
-def test_a_child_that_ignores_sigterm_does_not_outlive_its_stopped_leader() -> None:
-    leader, child = _started_group()
+def test_a_child_that_ignores_sigterm_does_not_outlive_its_stopped_leader(children: list[int]) -> None:
+    leader = _started_group(SIGTERM_PROOF_CHILD, children)
     started = time.monotonic()
-    stop_group(leader, timeout=10)
-    assert leader.returncode is not None
-    assert _gone_within(child, 5), "the SIGTERM-proof child outlived the stop"
-    assert time.monotonic() - started < 10  # the leader went on SIGTERM: no wait for the timeout
+    stop_group(leader, timeout=2)
+    assert leader.returncode == -signal.SIGTERM  # the leader itself went at once
+    assert _gone_within(children[0], 5), "the SIGTERM-proof child outlived the stop"
+    assert 2 <= time.monotonic() - started < 15  # killed once its time was up
 
 
-def test_a_leader_that_ignores_sigterm_is_killed_at_the_timeout() -> None:
-    leader = subprocess.Popen(["bash", "-c", "trap '' TERM; sleep 300 & wait"], start_new_session=True)
-    time.sleep(0.3)  # the trap is set
+def test_a_child_that_stops_cleanly_gets_the_time_to(children: list[int], tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    leader = _started_group(GRACEFUL_CHILD.format(done=done), children)
+    stop_group(leader, timeout=20)
+    assert done.exists(), "the child was killed before its clean shutdown ended"
+    assert _gone_within(children[0], 5)
+
+
+def test_a_leader_that_ignores_sigterm_is_killed_at_the_timeout(children: list[int]) -> None:
+    leader = _started_group("trap '' TERM; echo $$; sleep 300 & wait", children)
     started = time.monotonic()
     stop_group(leader, timeout=1)
-    assert leader.returncode == -9
-    assert 1 <= time.monotonic() - started < 10
+    assert leader.returncode == -signal.SIGKILL
+    assert 1 <= time.monotonic() - started < 15
 
 
-def test_make_ui_stopped_by_sigterm_leaves_nothing_of_standalone(tmp_path) -> None:
-    """tools/ui.run_standalone with a stand-in for `airflow standalone` whose child ignores SIGTERM."""
+def test_make_ui_stopped_by_sigterm_leaves_nothing_of_standalone(children: list[int], tmp_path: Path) -> None:
+    """tools/ui.run_standalone with a stand-in for `airflow standalone` whose child ignores SIGINT
+    and SIGTERM; `make ui`'s own process is what the user's Ctrl-C or a SIGTERM reaches."""
     child_pid = tmp_path / "child.pid"
-    stand_in = ["bash", "-c", f"(trap '' TERM; exec sleep 300) & echo $! > {child_pid}; wait"]
-    program = f"import sys; from tools.ui import run_standalone; sys.exit(run_standalone({{}}, {stand_in!r}))"
-    ui = subprocess.Popen([sys.executable, "-c", program], cwd=REPO_ROOT)
+    stand_in = ["bash", "-c", f"(trap '' TERM INT; echo $BASHPID > {child_pid}.tmp; mv {child_pid}.tmp {child_pid}; "
+                "exec sleep 300) & wait"]  # fmt: skip
+    program = (
+        "import sys; from tools.ui import run_standalone; "
+        f"sys.exit(run_standalone(dict(__import__('os').environ), {stand_in!r}, stop_seconds=2))"
+    )
+    ui = subprocess.Popen([sys.executable, "-c", program], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not child_pid.exists() or not child_pid.read_text().strip():
+    while not child_pid.exists():
         assert time.monotonic() < deadline, "the stand-in did not start"
         time.sleep(0.05)
-    child = int(child_pid.read_text())
+    children.append(int(child_pid.read_text()))
     ui.send_signal(signal.SIGTERM)
     assert ui.wait(timeout=30) == 128 + signal.SIGTERM
-    assert _gone_within(child, 5), "standalone's SIGTERM-proof child outlived `make ui`"
+    assert "ui: stopping airflow standalone (up to 2 s)" in ui.stderr.read()
+    assert _gone_within(children[0], 5), "standalone's SIGTERM-proof child outlived `make ui`"
