@@ -21,6 +21,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 SUPERUSER = "jaffle"
 DATABASE = "jaffle_shop"
@@ -54,7 +55,8 @@ class ConnectionSettings:
 
     def sqlalchemy_url(self) -> str:
         """The URL Airflow's metadata database setting takes (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
-        return f"postgresql+psycopg2://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+        user, password = quote(self.user, safe=""), quote(self.password, safe="")  # an @ or / in a password
+        return f"postgresql+psycopg2://{user}:{password}@{self.host}:{self.port}/{self.database}"
 
     def connect(self, **options: Any) -> Any:
         import psycopg2
