@@ -25,7 +25,7 @@ from tools.celery_workers import CeleryWorkers, lose_worker, stop_warm_dbt
 from tools.local_env import AIRFLOW_BIN
 from tools.log_excerpts import error_lines, tail
 from tools.postgres import ConnectionSettings, free_port
-from tools.process_groups import signal_group, wait_then_kill_group
+from tools.process_groups import signal_group, stop_groups
 
 SERVICES = ("api-server", "scheduler", "triggerer", "dag-processor")
 # The test stack's own settings, which a caller's environment may override (the scheduler
@@ -182,12 +182,7 @@ class LocalAirflow:
 
     def stop(self) -> None:
         """SIGTERM each service's process group (its task processes with it), SIGKILL after 30 s."""
-        for process in self._processes:
-            if process.poll() is None:
-                signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self._processes:  # what a service started (a task's dbt) goes with it
-            wait_then_kill_group(process, deadline - time.monotonic())
+        stop_groups(self._processes, timeout=30)  # what a service started (a task's dbt) goes with it
         self._processes.clear()
         self._started.clear()
         self._up_since.clear()

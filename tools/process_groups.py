@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -62,5 +63,15 @@ def wait_then_kill_group(leader: subprocess.Popen, timeout: float) -> bool:
 
 def stop_group(leader: subprocess.Popen, timeout: float, signum: int = signal.SIGTERM) -> bool:
     """Send `signum` to the group (its leader may have exited already), then wait_then_kill_group."""
-    signal_group(leader.pid, signum)
-    return wait_then_kill_group(leader, timeout)
+    return stop_groups([leader], timeout, signum)
+
+
+def stop_groups(leaders: Sequence[subprocess.Popen], timeout: float, signum: int = signal.SIGTERM) -> bool:
+    """Stop several groups at once: every group is signalled first, whether or not its leader is
+    still running (a leader that exited may have left members behind), then all share one
+    deadline; whether anything had to be killed."""
+    for leader in leaders:
+        signal_group(leader.pid, signum)
+    deadline = time.monotonic() + timeout
+    killed = [wait_then_kill_group(leader, deadline - time.monotonic()) for leader in leaders]
+    return any(killed)

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tools.process_groups import stop_group
+from tools.process_groups import stop_group, stop_groups
 
 # Each child prints its pid once its traps are set, so no signal can reach it before they are.
 SIGTERM_PROOF_CHILD = "(trap '' TERM INT; echo $BASHPID; exec sleep 300) & wait"
 GRACEFUL_CHILD = "(trap 'sleep 1; touch {done}; exit' TERM; echo $BASHPID; sleep 300 & wait) & wait"
+ORPHANED_GRACEFUL_CHILD = "(trap 'sleep 1; touch {done}; exit' TERM; echo $BASHPID; sleep 300 & wait) &"
 
 
 def _alive(pid: int) -> bool:
@@ -70,6 +71,20 @@ def test_a_child_that_stops_cleanly_gets_the_time_to(children: list[int], tmp_pa
     leader = _started_group(GRACEFUL_CHILD.format(done=done), children)
     stop_group(leader, timeout=20)
     assert done.exists(), "the child was killed before its clean shutdown ended"
+    assert _gone_within(children[0], 5)
+
+
+def test_a_group_whose_leader_has_exited_is_still_asked_to_stop(children: list[int], tmp_path: Path) -> None:
+    """LocalAirflow.stop's case: of several services, one has exited and left a child running;
+    that child gets SIGTERM with the others, not a kill once their shared time is up."""
+    done = tmp_path / "done"
+    exited = _started_group(ORPHANED_GRACEFUL_CHILD.format(done=done), children)
+    assert exited.wait(timeout=10) == 0  # the leader is gone, its child runs on in its group
+    running = _started_group("echo $$; exec sleep 300", children)
+    killed = stop_groups([exited, running], timeout=5)
+    assert not killed, "a member of the exited leader's group was killed instead of stopped"
+    assert done.exists(), "the exited leader's child never got its SIGTERM"
+    assert running.returncode == -signal.SIGTERM
     assert _gone_within(children[0], 5)
 
 
