@@ -12,10 +12,12 @@ The DAGs are the shipped ones (dags/) and, from tools/bench/lever_dags.py, the s
 lever turned back each, so every lever's worth is measured side by side in the same run.
 
     python -m tools.bench.scheduler [--repeat N] [--dags a,b] [--scale N | --models N]
-                                    [--dags-folder DIR] [--env K=V ...] [--idle-seconds S]
+                                    [--critical-path] [--dags-folder DIR] [--env K=V ...] [--idle-seconds S]
 
 `--scale` builds jaffle_shop from N times the default data; `--models` builds a synthetic project
-of N models instead (tools.synthetic_project). `--dags-folder` and `--env` are for experiments: a
+of N models instead (tools.synthetic_project). `--critical-path` runs the per-model DAG on the
+project's longest chain of models alone (tools/bench/critical_path.py): what a worker pool wide
+enough for its widest level would wait for. `--dags-folder` and `--env` are for experiments: a
 scratch dags folder with variant DAGs (any DAG id there may be named in --dags) and Airflow,
 Cosmos or blueprint settings for every service. What the services cost is reported too
 (tools/bench/service_cost.py): CPU seconds per minute of each one and the metadata database's load,
@@ -38,7 +40,7 @@ from typing import Any
 from include.blueprint.manifest import ManifestNotReady
 from include.blueprint.settings import BlueprintConfigError, load_settings
 from tools import synthetic_project
-from tools.bench import common, service_cost
+from tools.bench import common, critical_path, service_cost
 from tools.bench.common import BENCH_DIR, BenchError, DagVariant
 from tools.bench.task_breakdown import breakdown, dbt_timing, first_errors, format_breakdown
 from tools.generate_data import expected_marts
@@ -236,6 +238,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULT_FILE, help="the JSON report")
     parser.add_argument("--scale", type=int, default=1, help="jaffle_shop data scale (tools.generate_data)")
     parser.add_argument("--models", type=int, help="build a synthetic project of this many models instead")
+    parser.add_argument(
+        "--critical-path", action="store_true",
+        help="the per-model DAG builds only the project's longest chain of models (what a wide worker pool "
+        "waits for); the single task, run first, still builds everything",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
@@ -294,11 +301,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     other = f"from {args.dags_folder}" if args.dags_folder else None
     variants = common.select_variants(args.dags, VARIANTS, other)
+    if args.critical_path:  # the chain reads tables only the whole build makes
+        variants.sort(key=lambda variant: variant.dag_id != BASELINE)
     project_settings, expected = prepare_project(args.scale, args.models)
     shutil.rmtree(HOME, ignore_errors=True)  # fresh logs, and the metadata database is new
     cost: dict[str, Any] = {}
     with common.throwaway_postgres() as server:
         env = service_env(server.settings(), args.dags_folder, [*project_settings, *args.env])
+        if args.critical_path:
+            env.update(critical_path.settings_override(load_settings(env).project("jaffle_shop").manifest_path))
         if not args.dags_folder:
             env["AIRFLOW__CORE__DAGS_FOLDER"] = str(bench_dags_folder(env).resolve())
         schema = load_settings(env).project("jaffle_shop").target_schema
@@ -320,6 +331,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "env": args.env,
             "scale": args.scale,
             "models": args.models,
+            "critical_path": args.critical_path,
             "idle_seconds": args.idle_seconds,
         },
         "dags": results,
