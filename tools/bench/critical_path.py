@@ -22,10 +22,13 @@ BUILT = ("model", "seed", "snapshot")  # the nodes a per-model task builds (test
 
 
 def longest_chain(manifest: dict[str, Any]) -> list[str]:
-    """The names of the built nodes on a longest path from a root to a leaf, root first; of equal
+    """What the per-model DAG must select to hold its longest chain of tasks, root first: the built
+    nodes on a longest path from a root to a leaf. A test that reads several built nodes is a task
+    of its own after all of them (jaffle_shop's relationships tests), so it counts as a level; when
+    one ends the chain, its other parents are selected too, or the test would not be there. Of equal
     paths, the one through the greatest unique ids (deterministic for a given manifest)."""
-    nodes = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] in BUILT}
-    if not nodes:
+    nodes = {uid: node for uid, node in manifest["nodes"].items() if _is_task(node, manifest["nodes"])}
+    if not any(node["resource_type"] in BUILT for node in nodes.values()):
         raise ValueError("the manifest has no model, seed or snapshot")
 
     def parents(uid: str) -> list[str]:
@@ -38,7 +41,22 @@ def longest_chain(manifest: dict[str, Any]) -> list[str]:
     chain = [max(nodes, key=lambda uid: (depth(uid), uid))]
     while parents(chain[-1]):
         chain.append(max(parents(chain[-1]), key=lambda uid: (depth(uid), uid)))
-    return [nodes[uid]["name"] for uid in reversed(chain)]
+    selected = [uid for uid in reversed(chain) if nodes[uid]["resource_type"] in BUILT]
+    if nodes[chain[0]]["resource_type"] == "test":  # it runs only once its other parents are built too
+        selected += [parent for parent in parents(chain[0]) if parent not in selected]
+    return [nodes[uid]["name"] for uid in selected]
+
+
+def _is_task(node: dict[str, Any], all_nodes: dict[str, Any]) -> bool:
+    """Built nodes, and the tests that read more than one of them."""
+    if node["resource_type"] in BUILT:
+        return True
+    read = [
+        uid
+        for uid in node.get("depends_on", {}).get("nodes", [])
+        if all_nodes.get(uid, {}).get("resource_type") in BUILT
+    ]
+    return node["resource_type"] == "test" and len(read) > 1
 
 
 def declarations(chain: list[str]) -> list[dict[str, Any]]:
