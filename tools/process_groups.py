@@ -46,18 +46,27 @@ def group_is_running(pgid: int) -> bool:
     return False
 
 
+def still_ours(leader: subprocess.Popen) -> bool:
+    """Whether the group named by the leader's pid is still the one it led. Linux reuses no pid
+    while a group of that id has a member, so once the leader is reaped, a live process with its
+    pid means the group was left empty and the number went to another process, whose group must
+    not be signalled."""
+    return leader.returncode is None or not PROC.is_dir() or not (PROC / str(leader.pid)).exists()
+
+
 def wait_then_kill_group(leader: subprocess.Popen, timeout: float) -> bool:
     """Give a group already asked to stop up to `timeout` s to exit, leader and members alike,
     then SIGKILL whatever of it is still running; whether anything had to be killed."""
     deadline = time.monotonic() + max(0.1, timeout)
     with contextlib.suppress(subprocess.TimeoutExpired):
         leader.wait(timeout=max(0.1, deadline - time.monotonic()))
-    while group_is_running(leader.pid) and time.monotonic() < deadline:
+    while still_ours(leader) and group_is_running(leader.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    killed = group_is_running(leader.pid)
+    killed = still_ours(leader) and group_is_running(leader.pid)
     if killed:
         signal_group(leader.pid, signal.SIGKILL)
-    leader.wait(timeout=10)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # a leader stuck in the kernel: the next group still goes
+        leader.wait(timeout=10)
     return killed
 
 
@@ -71,7 +80,8 @@ def stop_groups(leaders: Sequence[subprocess.Popen], timeout: float, signum: int
     still running (a leader that exited may have left members behind), then all share one
     deadline; whether anything had to be killed."""
     for leader in leaders:
-        signal_group(leader.pid, signum)
+        if still_ours(leader):
+            signal_group(leader.pid, signum)
     deadline = time.monotonic() + timeout
     killed = [wait_then_kill_group(leader, deadline - time.monotonic()) for leader in leaders]
     return any(killed)

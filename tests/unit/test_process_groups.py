@@ -88,6 +88,35 @@ def test_a_group_whose_leader_has_exited_is_still_asked_to_stop(children: list[i
     assert _gone_within(children[0], 5)
 
 
+def test_a_stack_stop_asks_an_exited_services_children_to_stop_too(children: list[int], tmp_path: Path) -> None:
+    """LocalAirflow.stop itself, on a service that exited and left a child behind, and one running."""
+    from tools.airflow_services import LocalAirflow
+    from tools.postgres import ConnectionSettings
+
+    done = tmp_path / "done"
+    airflow = LocalAirflow(tmp_path / "home", {}, ConnectionSettings("127.0.0.1", 5432, "u", "p", "airflow"))
+    exited = _started_group(ORPHANED_GRACEFUL_CHILD.format(done=done), children)
+    assert exited.wait(timeout=10) == 0
+    airflow._processes = [exited, _started_group("echo $$; exec sleep 300", children)]
+    airflow.stop()
+    assert done.exists(), "the exited service's child was killed at the end instead of asked to stop"
+    assert _gone_within(children[0], 5)
+    assert _gone_within(children[1], 5)
+
+
+def test_a_group_whose_number_went_to_another_process_is_left_alone(children: list[int]) -> None:
+    """Once a leader is reaped and its group empty, Linux may give its pid to a new process; that
+    process's own group is not the stopped service's."""
+    reaped = subprocess.Popen(["true"], start_new_session=True)
+    reaped.wait(timeout=10)
+    other = _started_group("echo $$; exec sleep 300", children)
+    reaped.pid = other.pid  # as if the number had been reused for another service's leader
+    assert not stop_groups([reaped], timeout=1)
+    with pytest.raises(subprocess.TimeoutExpired):  # time for a stray signal to land
+        other.wait(timeout=1)
+    assert not stop_group(other, timeout=5)
+
+
 def test_a_leader_that_ignores_sigterm_is_killed_at_the_timeout(children: list[int]) -> None:
     leader = _started_group("trap '' TERM; echo $$; sleep 300 & wait", children)
     started = time.monotonic()

@@ -1,11 +1,16 @@
-"""The longest chain of a project's models, as DAG declarations for `tools.bench.scheduler --critical-path`.
+"""The longest chain of a project's tasks, as an extra DAG for `tools.bench.scheduler --critical-path`.
 
 A per-model DAG on a worker pool wide enough for its widest level runs each level's tasks at once,
 so its run time is that of its longest chain of tasks. This machine has two cores, not a pool of
-fifty, but it can run that chain alone: a per-model DAG selecting only the models on the longest
-path from a seed to a leaf (one task a level, each on a core of its own), next to the single task
-building the whole project. The chain's models read their other parents' tables, which the single
-task builds first, so the benchmark runs it first.
+fifty, but it can run that chain alone: `jaffle_shop_local_critical_path` selects only the nodes
+on the longest path from a root to a leaf (one task a level, each with a core of its own), and
+runs in the same benchmark as the whole per-model DAG and the single task. The chain's models
+read their other parents' tables, which the single task builds first, so the benchmark runs it first.
+
+Which nodes are tasks follows Cosmos: models, seeds and snapshots, and a test that depends on
+more than one node (a relationships test, or a test of a model against a source), which runs after
+all of them. An ephemeral model is a task that does nothing, so it adds no level. When a test ends
+the chain, its other built parents are selected too, or the test would not be in the DAG.
 
 What the chain leaves out is what the other tasks of a level would add on a real wide pool: the
 scheduler queueing a whole level at once and the warehouse serving all of them together.
@@ -18,16 +23,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-BUILT = ("model", "seed", "snapshot")  # the nodes a per-model task builds (tests ride along)
+BUILT = ("model", "seed", "snapshot")  # the nodes a per-model task builds (a one-parent test rides along)
+DAG_ID = "jaffle_shop_local_critical_path"
 
 
 def longest_chain(manifest: dict[str, Any]) -> list[str]:
-    """What the per-model DAG must select to hold its longest chain of tasks, root first: the built
-    nodes on a longest path from a root to a leaf. A test that reads several built nodes is a task
-    of its own after all of them (jaffle_shop's relationships tests), so it counts as a level; when
-    one ends the chain, its other parents are selected too, or the test would not be there. Of equal
-    paths, the one through the greatest unique ids (deterministic for a given manifest)."""
-    nodes = {uid: node for uid, node in manifest["nodes"].items() if _is_task(node, manifest["nodes"])}
+    """`fqn:` selectors of the built nodes on a longest chain of tasks, root first; of equal
+    chains, the one through the greatest unique ids (deterministic for a given manifest)."""
+    every = manifest["nodes"]
+    nodes = {uid: node for uid, node in every.items() if node["resource_type"] in BUILT or _test_task(node)}
     if not any(node["resource_type"] in BUILT for node in nodes.values()):
         raise ValueError("the manifest has no model, seed or snapshot")
 
@@ -36,7 +40,8 @@ def longest_chain(manifest: dict[str, Any]) -> list[str]:
 
     @functools.cache
     def depth(uid: str) -> int:
-        return 1 + max((depth(parent) for parent in parents(uid)), default=0)
+        own = 0 if nodes[uid].get("config", {}).get("materialized") == "ephemeral" else 1
+        return own + max((depth(parent) for parent in parents(uid)), default=0)
 
     chain = [max(nodes, key=lambda uid: (depth(uid), uid))]
     while parents(chain[-1]):
@@ -44,27 +49,20 @@ def longest_chain(manifest: dict[str, Any]) -> list[str]:
     selected = [uid for uid in reversed(chain) if nodes[uid]["resource_type"] in BUILT]
     if nodes[chain[0]]["resource_type"] == "test":  # it runs only once its other parents are built too
         selected += [parent for parent in parents(chain[0]) if parent not in selected]
-    return [nodes[uid]["name"] for uid in selected]
+    return ["fqn:" + ".".join(nodes[uid].get("fqn") or [nodes[uid]["name"]]) for uid in selected]
 
 
-def _is_task(node: dict[str, Any], all_nodes: dict[str, Any]) -> bool:
-    """Built nodes, and the tests that read more than one of them."""
-    if node["resource_type"] in BUILT:
-        return True
-    read = [
-        uid
-        for uid in node.get("depends_on", {}).get("nodes", [])
-        if all_nodes.get(uid, {}).get("resource_type") in BUILT
-    ]
-    return node["resource_type"] == "test" and len(read) > 1
+def _test_task(node: dict[str, Any]) -> bool:
+    """Cosmos gives a test that depends on more than one node (sources included) a task of its own."""
+    return node["resource_type"] == "test" and len(node.get("depends_on", {}).get("nodes", [])) > 1
 
 
 def declarations(chain: list[str]) -> list[dict[str, Any]]:
-    """The shipped DAG ids, re-declared: the per-model DAG builds only `chain`, the single task
-    (the baseline) the whole project."""
+    """jaffle_shop's shipped declarations (config/projects/jaffle_shop.yaml), plus the chain's DAG."""
     return [
-        {"id": "{project}_{mode}", "select": chain},
+        {"id": "{project}_{mode}"},
         {"id": "{project}_{mode}_single_task", "granularity": "project", "allow_overlap": True},
+        {"id": "{project}_{mode}_critical_path", "select": chain, "allow_overlap": True},
     ]
 
 

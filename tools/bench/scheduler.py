@@ -15,9 +15,9 @@ lever turned back each, so every lever's worth is measured side by side in the s
                                     [--critical-path] [--dags-folder DIR] [--env K=V ...] [--idle-seconds S]
 
 `--scale` builds jaffle_shop from N times the default data; `--models` builds a synthetic project
-of N models instead (tools.synthetic_project). `--critical-path` runs the per-model DAG on the
-project's longest chain of models alone (tools/bench/critical_path.py): what a worker pool wide
-enough for its widest level would wait for. `--dags-folder` and `--env` are for experiments: a
+of N models instead (tools.synthetic_project). `--critical-path` adds the per-model DAG on the
+project's longest chain of tasks alone and its floor (tools/bench/critical_path.py): what a worker
+pool wide enough for the widest level would wait for. `--dags-folder` and `--env` are for experiments: a
 scratch dags folder with variant DAGs (any DAG id there may be named in --dags) and Airflow,
 Cosmos or blueprint settings for every service. What the services cost is reported too
 (tools/bench/service_cost.py): CPU seconds per minute of each one and the metadata database's load,
@@ -76,7 +76,17 @@ VARIANTS = (
 SHIPPED_DAG_FILES = ("dbt_local.py", "dbt_watcher.py")  # jaffle_shop_local(_single_task), jaffle_shop_watcher
 # The targets, on medians: a shipped DAG's run time at most this factor times the single task's
 # plus its floor's (the same task graph doing nothing: what Airflow's scheduling of it costs).
-FLOOR_TARGETS = {"jaffle_shop_local": ("floor_local", 1.2), "jaffle_shop_watcher": ("floor_watcher", 1.1)}
+FLOOR_TARGETS = {
+    "jaffle_shop_local": ("floor_local", 1.2),
+    "jaffle_shop_watcher": ("floor_watcher", 1.1),
+    critical_path.DAG_ID: ("floor_critical_path", 1.2),
+}
+CRITICAL_PATH_VARIANTS = (
+    DagVariant(critical_path.DAG_ID, "jaffle_shop_local on the longest chain of tasks alone (a wide pool's run)"),
+    DagVariant("floor_critical_path", f"floor: {critical_path.DAG_ID}'s task graph, every task doing nothing"),
+)
+CRITICAL_PATH_DAGS = ("jaffle_shop_local_single_task", "jaffle_shop_local", "floor_local", critical_path.DAG_ID,
+                      "floor_critical_path")  # fmt: skip
 TI_COLUMNS = ("task_id", "state", "operator", "try_number", "scheduled_dttm", "queued_dttm", "start_date", "end_date")
 MART_FINGERPRINT = "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {}.{} t"
 
@@ -198,7 +208,9 @@ def summarize(variants: list[DagVariant], runs: dict[str, list[dict[str, Any]]])
 def same_marts(results: dict[str, dict[str, Any]], expected: dict[str, Any] | None) -> bool:
     """Every run of every DAG left the same relations; for jaffle_shop, with the generated row counts.
     The floors build nothing: alone (a fresh database) they leave none, so they are not compared."""
-    built = [sample["marts"] for dag_id, result in results.items() if dag_id not in FLOORS for sample in result["runs"]]
+    built = [
+        sample["marts"] for dag_id, result in results.items() if dag_id not in ALL_FLOORS for sample in result["runs"]
+    ]
     rows = {"customers": expected["customers_rows"], "orders": expected["orders_rows"]} if expected else {}
     return all(m == built[0] and all(m[mart][0] == n for mart, n in rows.items()) for m in built)
 
@@ -240,12 +252,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--models", type=int, help="build a synthetic project of this many models instead")
     parser.add_argument(
         "--critical-path", action="store_true",
-        help="the per-model DAG builds only the project's longest chain of models (what a wide worker pool "
-        "waits for); the single task, run first, still builds everything",
+        help=f"add {critical_path.DAG_ID}: the per-model DAG on the project's longest chain of tasks alone (what "
+        f"a wide worker pool waits for), and its floor; default DAGs {','.join(CRITICAL_PATH_DAGS)}",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    if args.critical_path and (args.dags_folder or any(item.partition("=")[0].endswith("__DAGS") for item in args.env)):
+        parser.error("--critical-path declares the project's DAGs itself: no --dags-folder, no --env ...__DAGS=")
+    if args.critical_path and args.dags and BASELINE not in args.dags.split(","):
+        parser.error(f"--critical-path needs {BASELINE} in --dags: it builds the tables the chain reads")
     return args
 
 
@@ -269,21 +285,23 @@ FLOORS = {
     "floor_watcher": ("watcher", "jaffle_shop_watcher"),
     "floor_single_task": ("local", "jaffle_shop_local_single_task"),
 }
+CRITICAL_PATH_FLOORS = {"floor_critical_path": ("local", critical_path.DAG_ID)}
+ALL_FLOORS = {**FLOORS, **CRITICAL_PATH_FLOORS}
 
 
-def floor_graphs(env: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+def floor_graphs(env: dict[str, str], floors: dict[str, tuple[str, str]] = FLOORS) -> dict[str, dict[str, list[str]]]:
     """Each floor's task graph (task id -> upstream ids), from the shipped DAGs the services build."""
     from include.blueprint.pipelines import declared_dags
 
     config = load_settings({**env, "BLUEPRINT__EXECUTION__ENABLED_MODES": "[local, watcher]"})
-    shipped = {mode: declared_dags(mode, config) for mode in {mode for mode, _ in FLOORS.values()}}
+    shipped = {mode: declared_dags(mode, config) for mode in {mode for mode, _ in floors.values()}}
     return {
         floor: {task.task_id: sorted(task.upstream_task_ids) for task in shipped[mode][dag_id].tasks}
-        for floor, (mode, dag_id) in FLOORS.items()
+        for floor, (mode, dag_id) in floors.items()
     }
 
 
-def bench_dags_folder(env: dict[str, str]) -> Path:
+def bench_dags_folder(env: dict[str, str], floors: dict[str, tuple[str, str]] = FLOORS) -> Path:
     """The shipped DAG files, the lever DAGs and the floors, in a folder of the benchmark's own."""
     folder = HOME / "dags"
     folder.mkdir(parents=True)
@@ -292,7 +310,7 @@ def bench_dags_folder(env: dict[str, str]) -> Path:
     shutil.copy(Path(__file__).with_name("lever_dags.py"), folder / "jaffle_shop_levers.py")
     shutil.copy(Path(__file__).with_name("floor_dags.py"), folder / "jaffle_shop_floors.py")
     shutil.copy(Path(__file__).with_name("no_preload_dags.py"), folder / "jaffle_shop_no_preload.py")
-    (folder / "floor_graphs.json").write_text(json.dumps(floor_graphs(env), indent=1))
+    (folder / "floor_graphs.json").write_text(json.dumps(floor_graphs(env, floors), indent=1))
     return folder
 
 
@@ -300,9 +318,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from tools.airflow_services import LocalAirflow
 
     other = f"from {args.dags_folder}" if args.dags_folder else None
-    variants = common.select_variants(args.dags, VARIANTS, other)
-    if args.critical_path:  # the chain reads tables only the whole build makes
-        variants.sort(key=lambda variant: variant.dag_id != BASELINE)
+    if args.critical_path:
+        variants = common.select_variants(args.dags or ",".join(CRITICAL_PATH_DAGS), VARIANTS + CRITICAL_PATH_VARIANTS)
+        variants.sort(key=lambda variant: variant.dag_id != BASELINE)  # the chain reads what the whole build makes
+    else:
+        variants = common.select_variants(args.dags, VARIANTS, other)
     project_settings, expected = prepare_project(args.scale, args.models)
     shutil.rmtree(HOME, ignore_errors=True)  # fresh logs, and the metadata database is new
     cost: dict[str, Any] = {}
@@ -311,7 +331,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         if args.critical_path:
             env.update(critical_path.settings_override(load_settings(env).project("jaffle_shop").manifest_path))
         if not args.dags_folder:
-            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(bench_dags_folder(env).resolve())
+            floors = ALL_FLOORS if args.critical_path else FLOORS
+            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(bench_dags_folder(env, floors).resolve())
         schema = load_settings(env).project("jaffle_shop").target_schema
         airflow = LocalAirflow(HOME, env, server.database("airflow_bench"))
         try:
