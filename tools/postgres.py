@@ -104,10 +104,33 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Servers get ports from here up to the kernel's ephemeral range, never inside it: that range is
+# where port 0 binds come from and where outgoing connections take their local ports, and under
+# load one of those took an API server's port between the probe and the server's own bind.
+FIRST_PORT = 20000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port free on 127.0.0.1 now, for a server to bind a moment later; never the same twice
+    in one process, and outside the ephemeral range (see FIRST_PORT)."""
+    try:
+        ephemeral_low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default
+    for _ in range(200):
+        port = secrets.choice(range(FIRST_PORT, max(ephemeral_low, FIRST_PORT + 1000)))
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port on 127.0.0.1 between {FIRST_PORT} and {ephemeral_low} after 200 tries")
 
 
 # https://www.postgresql.org/docs/15/non-durability.html
